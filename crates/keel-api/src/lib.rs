@@ -1,0 +1,182 @@
+//! Keel's HTTP edge: the REST API (`/v1/store`, `/v1/admin`), its OpenAPI document and docs page,
+//! health and metrics endpoints, and the middleware every request passes through.
+//!
+//! Handlers are thin: extract (with problem+json rejections) → authorise → call a service →
+//! respond. No SQL and no business rule lives here. Every API route is registered through
+//! `utoipa_axum`'s `routes!`, so a route cannot exist without appearing in `/openapi.json`; the few
+//! routes that are not API (the docs page and its assets, demo images) are listed in
+//! [`NON_API_ROUTES`].
+
+pub mod auth;
+mod docs;
+pub mod extract;
+mod media;
+pub mod middleware;
+mod ops;
+pub mod problem;
+pub mod rest;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::routing::get;
+use keel_services::Services;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Routes served outside the OpenAPI document: documentation and demo media, not API.
+pub const NON_API_ROUTES: &[&str] =
+    &["/openapi.json", "/docs", "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/docs/assets/init.js", "/media/demo/{file}"];
+
+/// HTTP settings from configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    /// Allowed CORS origins; `["*"]` for any, empty for none.
+    pub cors_origins: Vec<String>,
+    /// `max-age` of public catalog responses, in seconds.
+    pub catalog_max_age_secs: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+            catalog_max_age_secs: 60,
+        }
+    }
+}
+
+/// Renders the process's metrics in Prometheus text format.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub metrics: Option<MetricsRender>,
+    openapi_json: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keel",
+        description = "Keel's REST API. `/v1/store` serves shoppers (public catalog reads); \
+            `/v1/admin` serves staff and integrations and needs `Authorization: Bearer <api key>` \
+            holding the permission each operation names. Errors are RFC 9457 \
+            `application/problem+json`. Money is `{\"amount\": <minor units>, \"currency\": \"EUR\"}`. \
+            Lists are keyset-paginated with `limit` and an opaque `cursor`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "store", description = "Public catalog for shoppers"),
+        (name = "admin", description = "Catalog management (API key with permissions)"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An admin API key (`keel apikey create`); the scopes listed on an operation are the permissions it needs."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
+    let public_catalog = HeaderValue::from_str(&format!("public, max-age={}", config.catalog_max_age_secs))
+        .unwrap_or(HeaderValue::from_static("public, max-age=60"));
+    let store = rest::store::router()
+        .layer(axum::middleware::from_fn(middleware::etag))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, public_catalog));
+    let admin = rest::admin::router()
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")));
+    let ops = OpenApiRouter::new()
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(store).merge(admin).merge(ops)
+}
+
+/// The OpenAPI document of every API route (what `/openapi.json` serves and `keel openapi` prints).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes(&ApiConfig::default()).into_openapi()
+}
+
+/// Builds the whole HTTP application.
+pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRender>) -> Router {
+    let (api, doc) = api_routes(config).split_for_parts();
+    let openapi_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_string());
+    let state = AppState { services, metrics, openapi_json: Arc::new(openapi_json) };
+
+    let non_api = Router::new()
+        .route(NON_API_ROUTES[0], get(docs::openapi_json))
+        .route(NON_API_ROUTES[1], get(docs::docs_page))
+        .route(NON_API_ROUTES[2], get(docs::swagger_js))
+        .route(NON_API_ROUTES[3], get(docs::swagger_css))
+        .route(NON_API_ROUTES[4], get(docs::init_js))
+        .route(NON_API_ROUTES[5], get(media::demo_image));
+
+    let request_id = HeaderName::from_static("x-request-id");
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(axum::middleware::from_fn(middleware::problem_for_bare_errors))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(cors(config))
+        .layer(axum::middleware::from_fn(middleware::etag_encoding))
+        .layer(CompressionLayer::new().gzip(true))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes));
+
+    api.merge(non_api)
+        .fallback(|| async { problem::for_status(StatusCode::NOT_FOUND) })
+        .route_layer(axum::middleware::from_fn(middleware::record_metrics))
+        .layer(layers)
+        .with_state(state)
+}
+
+fn cors(config: &ApiConfig) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_NONE_MATCH, HeaderName::from_static("idempotency-key")])
+        .expose_headers([header::ETAG, HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600));
+    if config.cors_origins.iter().any(|o| o == "*") {
+        return base.allow_origin(AllowOrigin::any());
+    }
+    let origins: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    base.allow_origin(AllowOrigin::list(origins))
+}

@@ -1,0 +1,22 @@
+//! The admin API (`/v1/admin`): catalog management for staff and API keys. Every handler takes
+//! an `Authorized<Permission>` argument naming what it needs; responses are never cached.
+
+mod catalog;
+
+use crate::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(catalog::list_products, catalog::create_product))
+        .routes(routes!(catalog::get_product, catalog::update_product))
+        .routes(routes!(catalog::archive_product))
+        .routes(routes!(catalog::add_variant))
+        .routes(routes!(catalog::get_variant, catalog::update_variant, catalog::delete_variant))
+        .routes(routes!(catalog::set_variant_prices))
+        .routes(routes!(catalog::list_categories, catalog::create_category))
+        .routes(routes!(catalog::get_category, catalog::update_category, catalog::delete_category))
+        .routes(routes!(catalog::list_collections, catalog::create_collection))
+        .routes(routes!(catalog::get_collection, catalog::update_collection, catalog::delete_collection))
+}

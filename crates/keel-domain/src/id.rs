@@ -1,0 +1,201 @@
+//! Typed identifiers: a readable prefix plus a time-ordered UUIDv7, e.g. `prod_01jdq3k1v9e8g4t5r6y7u8i9o0`.
+//!
+//! The UUID is written in 26 characters of lower-case Crockford base32 (the TypeID layout), so ids
+//! sort by creation time as plain strings and a stray `var_…` can never be taken for a product id.
+//! Each id type only parses from its own prefix.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// Why a string is not an id of the expected kind.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("expected an id of the form {prefix}_ followed by 26 base32 characters")]
+pub struct InvalidId {
+    pub prefix: &'static str,
+}
+
+fn encode(uuid: Uuid) -> String {
+    let value = uuid.as_u128();
+    // 26 characters × 5 bits = 130 bits: the first character carries only the top 3 bits.
+    (0..26)
+        .map(|i| {
+            let shift = 125 - i * 5;
+            ALPHABET[((value >> shift) & 0x1f) as usize] as char
+        })
+        .collect()
+}
+
+fn decode(text: &str) -> Option<Uuid> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 26 || bytes[0] > b'7' {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for &b in bytes {
+        let digit = ALPHABET.iter().position(|&a| a == b)? as u128;
+        value = (value << 5) | digit;
+    }
+    Some(Uuid::from_u128(value))
+}
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh, time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            pub fn uuid(&self) -> Uuid {
+                self.0
+            }
+
+            pub fn parse(text: &str) -> Result<Self, InvalidId> {
+                text.strip_prefix(concat!($prefix, "_"))
+                    .and_then(decode)
+                    .map(Self)
+                    .ok_or(InvalidId { prefix: $prefix })
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}_{}", $prefix, encode(self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some(concat!("^", $prefix, "_[0-7][0-9a-hjkmnp-tv-z]{25}$")))
+                    .examples([serde_json::json!(concat!($prefix, "_01jdq3k1v9e8g4t5r6y7wxyz00"))])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+typed_id!(
+    /// A product.
+    ProductId,
+    "prod"
+);
+typed_id!(
+    /// A product variant: the thing with a SKU and a price.
+    VariantId,
+    "var"
+);
+typed_id!(
+    /// A product option such as "Size".
+    OptionId,
+    "opt"
+);
+typed_id!(
+    /// A product image.
+    ImageId,
+    "img"
+);
+typed_id!(
+    /// A node of the category tree.
+    CategoryId,
+    "pcat"
+);
+typed_id!(
+    /// A curated collection of products.
+    CollectionId,
+    "pcol"
+);
+typed_id!(
+    /// A stock location (warehouse, store).
+    StockLocationId,
+    "sloc"
+);
+typed_id!(
+    /// An admin API key.
+    ApiKeyId,
+    "key"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn has_a_readable_prefix_and_fixed_length() {
+        let id = ProductId::new().to_string();
+        assert!(id.starts_with("prod_"));
+        assert_eq!(id.len(), "prod_".len() + 26);
+    }
+
+    #[test]
+    fn refuses_another_kinds_prefix() {
+        let variant = VariantId::new().to_string();
+        assert!(ProductId::parse(&variant).is_err());
+        assert!(ProductId::parse("prod_short").is_err());
+        assert!(ProductId::parse("prod_8zzzzzzzzzzzzzzzzzzzzzzzzz").is_err(), "131st bit set");
+    }
+
+    #[test]
+    fn later_ids_sort_after_earlier_ones() {
+        // uuid's v7 generator keeps a counter, so ids made in the same millisecond still ascend.
+        let ids: Vec<String> = (0..1000).map(|_| ProductId::new().to_string()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_every_uuid(raw in any::<u128>()) {
+            let id = ProductId::from_uuid(Uuid::from_u128(raw));
+            prop_assert_eq!(ProductId::parse(&id.to_string()).unwrap(), id);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The services' error type: each variant means one thing to a caller, and the api maps each to
+//! one HTTP status and problem `code`.
+
+use keel_domain::ValidationErrors;
+use keel_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input broke a rule; every offending field is listed.
+    #[error("invalid input: {0}")]
+    Invalid(ValidationErrors),
+    /// No such thing (or not visible to the caller: the same answer, so ids can't be probed).
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// The change collides with existing data, such as a handle already taken.
+    #[error("{message}")]
+    Conflict { code: &'static str, field: &'static str, message: String },
+    /// No valid credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// A dependency (the database) cannot be reached right now.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or corrupt data: logged in full, shown to clients as a bare 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = ValidationErrors::new();
+        errors.add(field, message);
+        ServiceError::Invalid(errors)
+    }
+}
+
+impl From<ValidationErrors> for ServiceError {
+    fn from(errors: ValidationErrors) -> Self {
+        ServiceError::Invalid(errors)
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict { key } => {
+                let (code, field, what) = match key {
+                    "product.handle" => ("handle_taken", "handle", "a product with this handle already exists"),
+                    "variant.sku" => ("sku_taken", "sku", "a variant with this SKU already exists"),
+                    "category.handle" => ("handle_taken", "handle", "a category with this handle already exists"),
+                    "collection.handle" => ("handle_taken", "handle", "a collection with this handle already exists"),
+                    "option.name" => ("option_name_taken", "options", "option names must be unique"),
+                    _ => ("conflict", "", "the change conflicts with existing data"),
+                };
+                ServiceError::Conflict { code, field, message: what.to_string() }
+            }
+            StoreError::Unavailable(e) => ServiceError::Unavailable(e.to_string()),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}

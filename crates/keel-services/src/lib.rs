@@ -1,0 +1,40 @@
+//! Keel's use cases, one module per bounded context: the only place business rules run.
+//!
+//! A service validates its input into domain types, opens a transaction when it changes
+//! several tables, calls the store's repositories and maps store errors to [`ServiceError`]s
+//! that say what went wrong in the caller's terms (a taken handle, an unknown category). The api
+//! crate calls these services and never touches SQL; the worker will call the same ones.
+
+pub mod api_keys;
+pub mod catalog;
+pub mod demo;
+mod error;
+
+pub use error::ServiceError;
+pub use keel_store::{Db, DbConfig, Engine};
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// The current time, truncated to microseconds so it survives a round trip through PostgreSQL.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
+/// Every service, built once at start-up and shared by the api and worker roles.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub catalog: catalog::CatalogService,
+    pub api_keys: api_keys::ApiKeyService,
+}
+
+impl Services {
+    pub fn new(db: Db) -> Self {
+        Services {
+            catalog: catalog::CatalogService::new(db.clone()),
+            api_keys: api_keys::ApiKeyService::new(db.clone()),
+            db,
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Opening the database and running sea-query statements on either engine.
+//!
+//! [`Db`] holds the pools. On PostgreSQL one pool serves reads and writes. On SQLite (WAL mode)
+//! reads use a pool of connections while writes go through a single-connection pool: SQLite allows
+//! one writer at a time, and queuing writers in-process is fairer and faster than letting them
+//! spin on `SQLITE_BUSY`. Write transactions start with `BEGIN IMMEDIATE` so that a second
+//! process (say `keel seed` beside a running server) waits on the busy timeout instead of failing
+//! half-way through a transaction.
+
+use crate::{Result, StoreError};
+use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+use sea_query_sqlx::SqlxBinder;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, SqliteConnection, SqlitePool};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which engine a [`Db`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Postgres,
+    Sqlite,
+}
+
+impl Engine {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `postgres://…`, or `None` for a SQLite file at `sqlite_path`.
+    pub url: Option<String>,
+    pub sqlite_path: PathBuf,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// A row type that decodes from both engines' rows (derive `sqlx::FromRow` on a struct of types
+/// both engines support: `String`, `i64`, `i32`, `bool`, `Option<…>`, `DateTime<Utc>`, `Json<…>`).
+pub trait Record: for<'r> sqlx::FromRow<'r, PgRow> + for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin {}
+impl<T> Record for T where T: for<'r> sqlx::FromRow<'r, PgRow> + for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin {}
+
+#[derive(Debug, Clone)]
+enum Pools {
+    Postgres(PgPool),
+    Sqlite { read: SqlitePool, write: SqlitePool },
+}
+
+/// Connection pools for the configured engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pools: Pools,
+}
+
+/// Pool sizes, for the metrics endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub name: &'static str,
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl Db {
+    /// Opens the pools (creating the SQLite file if needed). Does not migrate.
+    pub async fn connect(config: &DbConfig) -> Result<Db> {
+        match &config.url {
+            Some(url) => {
+                let options = PgConnectOptions::from_str(url).map_err(StoreError::Unavailable)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .acquire_timeout(config.acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .map_err(StoreError::Unavailable)?;
+                Ok(Db { pools: Pools::Postgres(pool) })
+            }
+            None => {
+                if let Some(dir) = config.sqlite_path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(&config.sqlite_path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(config.acquire_timeout)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(StoreError::Unavailable)?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(config.max_connections.max(1))
+                    .acquire_timeout(config.acquire_timeout)
+                    .connect_with(options.read_only(true))
+                    .await
+                    .map_err(StoreError::Unavailable)?;
+                Ok(Db { pools: Pools::Sqlite { read, write } })
+            }
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.pools {
+            Pools::Postgres(_) => Engine::Postgres,
+            Pools::Sqlite { .. } => Engine::Sqlite,
+        }
+    }
+
+    /// Runs the pending migrations for this engine.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pools {
+            Pools::Postgres(pool) => crate::migrate::postgres().run(pool).await?,
+            Pools::Sqlite { write, .. } => crate::migrate::sqlite().run(write).await?,
+        }
+        Ok(())
+    }
+
+    /// A pooled connection for reads (several statements may share it).
+    pub async fn read(&self) -> Result<PooledConn> {
+        Ok(match &self.pools {
+            Pools::Postgres(pool) => PooledConn::Postgres(pool.acquire().await?),
+            Pools::Sqlite { read, .. } => PooledConn::Sqlite(read.acquire().await?),
+        })
+    }
+
+    /// Starts a write transaction; nothing is visible to others until [`Tx::commit`].
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.pools {
+            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Pools::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+
+    /// Checks that the database answers (readiness probe).
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.read().await?;
+        let one: i64 = conn.conn().scalar_raw("SELECT 1").await?;
+        debug_assert_eq!(one, 1);
+        Ok(())
+    }
+
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        let stat = |name, size: u32, idle: usize, max| PoolStats {
+            name,
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        };
+        match &self.pools {
+            Pools::Postgres(p) => vec![stat("main", p.size(), p.num_idle(), p.options().get_max_connections())],
+            Pools::Sqlite { read, write } => vec![
+                stat("read", read.size(), read.num_idle(), read.options().get_max_connections()),
+                stat("write", write.size(), write.num_idle(), write.options().get_max_connections()),
+            ],
+        }
+    }
+
+    /// Closes every connection (graceful shutdown).
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Postgres(p) => p.close().await,
+            Pools::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+        }
+    }
+}
+
+/// A connection checked out of a pool.
+pub enum PooledConn {
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+}
+
+impl PooledConn {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            PooledConn::Postgres(c) => Conn::Postgres(c),
+            PooledConn::Sqlite(c) => Conn::Sqlite(c),
+        }
+    }
+}
+
+/// A write transaction. Dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Postgres(t) => Conn::Postgres(t),
+            Tx::Sqlite(t) => Conn::Sqlite(t),
+        }
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Postgres(t) => t.commit().await?,
+            Tx::Sqlite(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// A borrowed connection of either engine: what every repository function runs on.
+pub enum Conn<'c> {
+    Postgres(&'c mut PgConnection),
+    Sqlite(&'c mut SqliteConnection),
+}
+
+/// Renders `$stmt` for the connection's engine and runs `$method` on it, binding every value.
+macro_rules! dispatch {
+    ($conn:expr, $stmt:expr, |$sql:ident, $values:ident, $c:ident| $body:expr) => {
+        match $conn {
+            Conn::Postgres($c) => {
+                let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
+                $body
+            }
+            Conn::Sqlite($c) => {
+                let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
+                $body
+            }
+        }
+    };
+}
+
+impl Conn<'_> {
+    pub fn engine(&self) -> Engine {
+        match self {
+            Conn::Postgres(_) => Engine::Postgres,
+            Conn::Sqlite(_) => Engine::Sqlite,
+        }
+    }
+
+    pub async fn fetch_all<T: Record>(&mut self, stmt: &impl SqlxBinder) -> Result<Vec<T>> {
+        Ok(dispatch!(self, stmt, |sql, values, c| {
+            sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values).fetch_all(&mut **c).await?
+        }))
+    }
+
+    pub async fn fetch_optional<T: Record>(&mut self, stmt: &impl SqlxBinder) -> Result<Option<T>> {
+        Ok(dispatch!(self, stmt, |sql, values, c| {
+            sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values).fetch_optional(&mut **c).await?
+        }))
+    }
+
+    /// Runs a statement whose first column of its one row is an integer (`COUNT(*)`, `SELECT 1`).
+    pub async fn fetch_i64(&mut self, stmt: &impl SqlxBinder) -> Result<i64> {
+        Ok(dispatch!(self, stmt, |sql, values, c| {
+            sqlx::query_scalar_with::<_, i64, _>(AssertSqlSafe(sql), values).fetch_one(&mut **c).await?
+        }))
+    }
+
+    /// Runs an insert, update or delete; returns the number of rows it touched.
+    pub async fn execute(&mut self, stmt: &impl SqlxBinder) -> Result<u64> {
+        Ok(dispatch!(self, stmt, |sql, values, c| {
+            sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **c).await?.rows_affected()
+        }))
+    }
+
+    /// A fixed statement with no parameters (health checks only).
+    async fn scalar_raw(&mut self, sql: &'static str) -> Result<i64> {
+        Ok(match self {
+            Conn::Postgres(c) => sqlx::query_scalar::<_, i32>(sql).fetch_one(&mut **c).await?.into(),
+            Conn::Sqlite(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut **c).await?,
+        })
+    }
+}

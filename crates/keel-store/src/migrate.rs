@@ -1,0 +1,38 @@
+//! Versioned migrations, embedded in the binary: one SQL file per version and engine.
+//!
+//! The two engines' files of a version must describe the same schema; only the DDL dialect
+//! differs (JSONB/TEXT, TIMESTAMPTZ/TEXT). A test applies both and checks the table lists agree.
+
+use sqlx::SqlStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use std::borrow::Cow;
+
+/// (version, description, PostgreSQL SQL, SQLite SQL)
+type Entry = (i64, &'static str, &'static str, &'static str);
+
+const MIGRATIONS: &[Entry] = &[(
+    1,
+    "catalog",
+    include_str!("../migrations/postgres/0001_catalog.sql"),
+    include_str!("../migrations/sqlite/0001_catalog.sql"),
+)];
+
+pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
+
+fn migrator(pick: impl Fn(&Entry) -> &'static str) -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|m| {
+            Migration::new(m.0, Cow::Borrowed(m.1), MigrationType::Simple, SqlStr::from_static(pick(m)), false)
+        })
+        .collect::<Vec<_>>();
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
+pub(crate) fn postgres() -> Migrator {
+    migrator(|m| m.2)
+}
+
+pub(crate) fn sqlite() -> Migrator {
+    migrator(|m| m.3)
+}

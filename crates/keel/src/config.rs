@@ -1,0 +1,189 @@
+//! Configuration: defaults, then an optional TOML file, then `KEEL_*` environment variables.
+//!
+//! With neither file nor variables Keel runs on a SQLite file in `./data`, listening on
+//! 127.0.0.1:8080. A bad value fails start-up with a message naming the key.
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use keel_services::DbConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Every setting, with its environment variable in the doc comment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `KEEL_ADDR`: where to listen.
+    pub addr: String,
+    /// `KEEL_DATA_DIR`: where the SQLite file (and later the search index) live.
+    pub data_dir: PathBuf,
+    /// `KEEL_DATABASE_URL`: `postgres://…` for PostgreSQL, `sqlite://path` or absent for SQLite.
+    pub database_url: Option<String>,
+    /// `KEEL_DB_MAX_CONNECTIONS`: pool size (the SQLite read pool; its writer is always one).
+    pub db_max_connections: u32,
+    /// `KEEL_DB_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a pooled connection.
+    pub db_acquire_timeout_secs: u64,
+    /// `KEEL_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `KEEL_LOG`: a tracing filter such as `info` or `keel=debug,sqlx=warn`.
+    pub log: String,
+    /// `KEEL_CORS_ORIGINS`: comma-separated allowed origins, `*` for any, empty for none.
+    pub cors_origins: String,
+    /// `KEEL_BODY_LIMIT_BYTES`: largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// `KEEL_REQUEST_TIMEOUT_SECS`: a request still running after this gets a 503.
+    pub request_timeout_secs: u64,
+    /// `KEEL_CATALOG_MAX_AGE_SECS`: `Cache-Control: max-age` of public catalog responses.
+    pub catalog_max_age_secs: u32,
+    /// `KEEL_SHUTDOWN_GRACE_SECS`: how long in-flight requests may finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// `KEEL_DEMO_SEED`: fill an empty database with the demo catalog at start.
+    pub demo_seed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            db_max_connections: 16,
+            db_acquire_timeout_secs: 5,
+            log_format: LogFormat::Text,
+            log: "info,sqlx=warn,tower_http=warn".into(),
+            cors_origins: String::new(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            catalog_max_age_secs: 60,
+            shutdown_grace_secs: 30,
+            demo_seed: true,
+        }
+    }
+}
+
+/// The `KEEL_*` variables that are settings (others, such as test switches, are left alone).
+const ENV_KEYS: &[&str] = &[
+    "addr",
+    "data_dir",
+    "database_url",
+    "db_max_connections",
+    "db_acquire_timeout_secs",
+    "log_format",
+    "log",
+    "cors_origins",
+    "body_limit_bytes",
+    "request_timeout_secs",
+    "catalog_max_age_secs",
+    "shutdown_grace_secs",
+    "demo_seed",
+];
+
+impl Config {
+    /// Loads defaults ← `file` (if given, or `./keel.toml` if present) ← `KEEL_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("config file {} does not exist", path.display());
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None if Path::new("keel.toml").exists() => figment = figment.merge(Toml::file("keel.toml")),
+            None => {}
+        }
+        figment = figment.merge(Env::prefixed("KEEL_").filter(|key| ENV_KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))));
+        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.socket_addr()?;
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite://"))
+        {
+            bail!("invalid configuration: KEEL_DATABASE_URL (database_url) must start with postgres://, postgresql:// or sqlite://");
+        }
+        if self.db_max_connections == 0 {
+            bail!("invalid configuration: KEEL_DB_MAX_CONNECTIONS (db_max_connections) must be at least 1");
+        }
+        if self.request_timeout_secs == 0 {
+            bail!("invalid configuration: KEEL_REQUEST_TIMEOUT_SECS (request_timeout_secs) must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn socket_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.addr
+            .parse()
+            .with_context(|| format!("invalid configuration: KEEL_ADDR (addr) {:?} is not a host:port such as 127.0.0.1:8080", self.addr))
+    }
+
+    pub fn db(&self) -> DbConfig {
+        let (url, sqlite_path) = match self.database_url.as_deref() {
+            Some(url) if url.starts_with("sqlite://") => (None, PathBuf::from(&url["sqlite://".len()..])),
+            Some(url) => (Some(url.to_string()), PathBuf::new()),
+            None => (None, self.data_dir.join("keel.db")),
+        };
+        DbConfig {
+            url,
+            sqlite_path,
+            max_connections: self.db_max_connections,
+            acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs),
+        }
+    }
+
+    pub fn api(&self) -> keel_api::ApiConfig {
+        keel_api::ApiConfig {
+            body_limit_bytes: self.body_limit_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            cors_origins: self.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+            catalog_max_age_secs: self.catalog_max_age_secs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file_or_environment() {
+        let c = Config::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.db().sqlite_path, PathBuf::from("./data/keel.db"));
+    }
+
+    #[test]
+    fn a_bad_address_names_the_key() {
+        let c = Config { addr: "nowhere".into(), ..Config::default() };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("KEEL_ADDR"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_database_url_names_the_key() {
+        let c = Config { database_url: Some("mysql://x".into()), ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("KEEL_DATABASE_URL"));
+    }
+
+    #[test]
+    fn a_mistyped_file_value_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keel.toml");
+        std::fs::write(&path, "db_max_connections = \"many\"\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("db_max_connections"), "{err}");
+    }
+}

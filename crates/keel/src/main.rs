@@ -1,0 +1,129 @@
+//! `keel`: the command line. Serving is the default; the other subcommands run one task and exit.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use keel::config::Config;
+use keel::{app, telemetry};
+use keel_services::demo::SeedProgress;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "keel", version, about = "Keel: a headless commerce backend")]
+struct Cli {
+    /// A TOML configuration file (default: ./keel.toml if present). KEEL_* variables override it.
+    #[arg(long, global = true, env = "KEEL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default): migrate, seed an empty database with the demo catalog, serve.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Fill the database with data.
+    Seed {
+        /// The demo catalog (only into an empty catalog).
+        #[arg(long, required = true)]
+        demo: bool,
+    },
+    /// Manage admin API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create a key and print its secret (alone, on the last line). It is shown only once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A permission such as products:write; repeat for more. None means all permissions.
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", keel_api::openapi().to_pretty_json()?);
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    telemetry::init_logs(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config))
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            app::open(&config).await?;
+            eprintln!("migrations applied ({} known)", keel_store::MIGRATION_COUNT);
+            Ok(())
+        }
+        Command::Seed { demo: _ } => {
+            let services = app::open(&config).await?;
+            match app::seed_if_empty(&services, print_progress).await? {
+                Some(s) => eprintln!(
+                    "\nseeded {} products, {} variants, {} categories, {} collections, {} stock locations",
+                    s.products, s.variants, s.categories, s.collections, s.locations
+                ),
+                None => eprintln!("the catalog already has products; demo seed skipped"),
+            }
+            Ok(())
+        }
+        Command::Apikey { command: ApikeyCommand::Create { name, permissions } } => {
+            let services = app::open(&config).await?;
+            let key = services.api_keys.create(&name, &permissions).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let grant = key.grant.to_names().join(", ");
+            println!("created API key {} ({}) with permissions: {grant}", key.id, key.name);
+            println!("store the secret now; it cannot be shown again:");
+            println!("{}", key.secret);
+            Ok(())
+        }
+        Command::Openapi => unreachable!("handled before the runtime starts"),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let services = app::open(&config).await?;
+    if config.demo_seed
+        && let Some(s) = app::seed_if_empty(&services, print_progress).await?
+    {
+        eprintln!("\nfresh database: seeded the demo catalog ({} products, {} variants)", s.products, s.variants);
+    }
+    let addr = config.socket_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (KEEL_ADDR)"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, database = services.db.engine().as_str(), startup_ms = started.elapsed().as_millis() as u64, "keel is serving");
+    eprintln!("Keel is serving on http://{local}");
+    eprintln!("  store API  http://{local}/v1/store/products");
+    eprintln!("  API docs   http://{local}/docs");
+    app::serve(listener, services, &config, app::shutdown_signal()).await
+}
+
+fn print_progress(p: SeedProgress) {
+    let tty = std::io::stderr().is_terminal();
+    match p {
+        SeedProgress::Products { done, total } if tty => {
+            eprint!("\rseeding the demo catalog: {done}/{total} products");
+            let _ = std::io::stderr().flush();
+        }
+        SeedProgress::Products { done, total } if done % 10 == 0 || done == total => {
+            eprintln!("seeding the demo catalog: {done}/{total} products");
+        }
+        SeedProgress::Products { .. } => {}
+        SeedProgress::Committing => eprint!("{}committing…", if tty { "\n" } else { "" }),
+    }
+}
