@@ -76,7 +76,8 @@ impl From<QueryRejection> for ApiError {
             other => other.body_text(),
         };
         let errors: Vec<FieldError> = field_error(&text).into_iter().collect();
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("invalid query string: {text}")).with_errors(errors)
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("invalid query string: {text}"))
+            .with_errors(errors)
     }
 }
 

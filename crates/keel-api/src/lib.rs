@@ -36,8 +36,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// Routes served outside the OpenAPI document: documentation and demo media, not API.
-pub const NON_API_ROUTES: &[&str] =
-    &["/openapi.json", "/docs", "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/docs/assets/init.js", "/media/demo/{file}"];
+pub const NON_API_ROUTES: &[&str] = &[
+    "/openapi.json",
+    "/docs",
+    "/docs/assets/swagger-ui-bundle.js",
+    "/docs/assets/swagger-ui.css",
+    "/docs/assets/init.js",
+    "/media/demo/{file}",
+];
 
 /// HTTP settings from configuration.
 #[derive(Debug, Clone)]
@@ -115,8 +121,10 @@ fn api_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
     let store = rest::store::router()
         .layer(axum::middleware::from_fn(middleware::etag))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, public_catalog));
-    let admin = rest::admin::router()
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")));
+    let admin = rest::admin::router().layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    ));
     let ops = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -152,7 +160,10 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(axum::middleware::from_fn(middleware::problem_for_bare_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(cors(config))
@@ -171,7 +182,12 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
 fn cors(config: &ApiConfig) -> CorsLayer {
     let base = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_NONE_MATCH, HeaderName::from_static("idempotency-key")])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
         .expose_headers([header::ETAG, HeaderName::from_static("x-request-id")])
         .max_age(Duration::from_secs(600));
     if config.cors_origins.iter().any(|o| o == "*") {

@@ -15,7 +15,7 @@ pub struct Health {
 }
 
 /// Liveness: the process is up and serving.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
@@ -32,7 +32,7 @@ pub struct Readiness {
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, body = Readiness),
+        (status = 200, description = "The database answers", body = Readiness),
         (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]

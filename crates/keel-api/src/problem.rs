@@ -115,7 +115,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthenticated => ApiError::unauthenticated(),
             ServiceError::Unavailable(cause) => {
                 tracing::warn!(%cause, "dependency unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is unavailable; retry shortly")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "a dependency is unavailable; retry shortly",
+                )
             }
             ServiceError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");

@@ -109,9 +109,7 @@ impl Label {
 }
 
 /// Where a product is in its life: only `published` products are visible in the store API.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductStatus {
     #[default]
@@ -144,10 +142,7 @@ pub type OptionValues = BTreeMap<String, String>;
 
 /// Checks that a variant's option values name exactly the product's options, each with one of
 /// that option's values. Returns the offending option name in the error.
-pub fn check_variant_options(
-    product_options: &[(String, Vec<String>)],
-    values: &OptionValues,
-) -> Result<(), String> {
+pub fn check_variant_options(product_options: &[(String, Vec<String>)], values: &OptionValues) -> Result<(), String> {
     for (name, allowed) in product_options {
         match values.get(name) {
             None => return Err(format!("missing a value for option \"{name}\"")),

@@ -175,14 +175,7 @@ impl fmt::Display for Money {
         let sign = if self.amount < 0 { "-" } else { "" };
         let abs = self.amount.unsigned_abs();
         let scale = scale.unsigned_abs();
-        write!(
-            f,
-            "{sign}{}.{:0width$} {}",
-            abs / scale,
-            abs % scale,
-            self.currency,
-            width = digits as usize
-        )
+        write!(f, "{sign}{}.{:0width$} {}", abs / scale, abs % scale, self.currency, width = digits as usize)
     }
 }
 

@@ -27,11 +27,7 @@ impl ValidationErrors {
     }
 
     /// Parses a value, recording the error under `field` and returning `None` when it fails.
-    pub fn check<T, E: std::fmt::Display>(
-        &mut self,
-        field: impl Into<String>,
-        result: Result<T, E>,
-    ) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: impl Into<String>, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(err) => {

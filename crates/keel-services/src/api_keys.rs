@@ -97,9 +97,8 @@ impl ApiKeyService {
             return Err(ServiceError::Unauthenticated);
         }
         let mut conn = self.db.read().await?;
-        let record = repo::find_active_by_hash(&mut conn.conn(), &digest(secret))
-            .await?
-            .ok_or(ServiceError::Unauthenticated)?;
+        let record =
+            repo::find_active_by_hash(&mut conn.conn(), &digest(secret)).await?.ok_or(ServiceError::Unauthenticated)?;
         drop(conn);
         let at = now();
         // Recording every use would turn each read into a write; once a minute is enough to tell

@@ -9,7 +9,9 @@
 use crate::{Result, now};
 use keel_domain::catalog::ProductStatus;
 use keel_domain::catalog::view::{Category, Collection};
-use keel_domain::{CategoryId, CollectionId, Currency, ImageId, Money, OptionId, ProductId, StockLocationId, VariantId};
+use keel_domain::{
+    CategoryId, CollectionId, Currency, ImageId, Money, OptionId, ProductId, StockLocationId, VariantId,
+};
 use keel_store::catalog::{self as repo, ImageRecord, OptionRecord, ProductRecord, VariantRecord};
 use keel_store::{Db, inventory};
 
@@ -54,8 +56,18 @@ const FAMILIES: &[Family] = &[
     Family {
         category: "t-shirts",
         names: &[
-            "Classic Tee", "Organic Cotton Tee", "Pocket Tee", "V-Neck Tee", "Long Sleeve Tee", "Striped Tee",
-            "Mountain Graphic Tee", "Wave Graphic Tee", "Raglan Tee", "Heavyweight Tee", "Linen Tee", "Slub Tee",
+            "Classic Tee",
+            "Organic Cotton Tee",
+            "Pocket Tee",
+            "V-Neck Tee",
+            "Long Sleeve Tee",
+            "Striped Tee",
+            "Mountain Graphic Tee",
+            "Wave Graphic Tee",
+            "Raglan Tee",
+            "Heavyweight Tee",
+            "Linen Tee",
+            "Slub Tee",
         ],
         base_price: 2500,
         weight_grams: 180,
@@ -66,8 +78,14 @@ const FAMILIES: &[Family] = &[
     Family {
         category: "hoodies",
         names: &[
-            "Everyday Hoodie", "Zip Hoodie", "Fleece Crewneck", "Oversized Hoodie", "Tech Hoodie",
-            "Quarter-Zip Sweatshirt", "Vintage Wash Hoodie", "Recycled Fleece Hoodie",
+            "Everyday Hoodie",
+            "Zip Hoodie",
+            "Fleece Crewneck",
+            "Oversized Hoodie",
+            "Tech Hoodie",
+            "Quarter-Zip Sweatshirt",
+            "Vintage Wash Hoodie",
+            "Recycled Fleece Hoodie",
         ],
         base_price: 6500,
         weight_grams: 550,
@@ -78,8 +96,14 @@ const FAMILIES: &[Family] = &[
     Family {
         category: "bottoms",
         names: &[
-            "Slim Chinos", "Relaxed Joggers", "Cargo Pants", "Denim Jeans", "Linen Trousers", "Sweat Shorts",
-            "Chino Shorts", "Track Pants",
+            "Slim Chinos",
+            "Relaxed Joggers",
+            "Cargo Pants",
+            "Denim Jeans",
+            "Linen Trousers",
+            "Sweat Shorts",
+            "Chino Shorts",
+            "Track Pants",
         ],
         base_price: 5900,
         weight_grams: 450,
@@ -90,8 +114,14 @@ const FAMILIES: &[Family] = &[
     Family {
         category: "bags",
         names: &[
-            "Canvas Tote", "Daypack", "Weekender Duffel", "Crossbody Bag", "Laptop Sleeve", "Roll-Top Backpack",
-            "Market Bag", "Sling Pack",
+            "Canvas Tote",
+            "Daypack",
+            "Weekender Duffel",
+            "Crossbody Bag",
+            "Laptop Sleeve",
+            "Roll-Top Backpack",
+            "Market Bag",
+            "Sling Pack",
         ],
         base_price: 4500,
         weight_grams: 700,
@@ -102,8 +132,14 @@ const FAMILIES: &[Family] = &[
     Family {
         category: "hats",
         names: &[
-            "Wool Beanie", "Baseball Cap", "Bucket Hat", "Trucker Cap", "Sun Hat", "Fisherman Beanie",
-            "Five-Panel Cap", "Corduroy Cap",
+            "Wool Beanie",
+            "Baseball Cap",
+            "Bucket Hat",
+            "Trucker Cap",
+            "Sun Hat",
+            "Fisherman Beanie",
+            "Five-Panel Cap",
+            "Corduroy Cap",
         ],
         base_price: 2200,
         weight_grams: 120,
@@ -114,7 +150,13 @@ const FAMILIES: &[Family] = &[
     Family {
         category: "mugs",
         names: &[
-            "Enamel Mug", "Stoneware Mug", "Travel Mug", "Espresso Cup", "Latte Bowl", "Camp Mug", "Glass Mug",
+            "Enamel Mug",
+            "Stoneware Mug",
+            "Travel Mug",
+            "Espresso Cup",
+            "Latte Bowl",
+            "Camp Mug",
+            "Glass Mug",
             "Speckled Mug",
         ],
         base_price: 1800,
@@ -126,8 +168,14 @@ const FAMILIES: &[Family] = &[
     Family {
         category: "posters",
         names: &[
-            "Alpine Poster", "Ocean Poster", "City Lights Poster", "Botanical Poster", "Desert Poster",
-            "Northern Lights Poster", "Forest Poster", "Vintage Map Poster",
+            "Alpine Poster",
+            "Ocean Poster",
+            "City Lights Poster",
+            "Botanical Poster",
+            "Desert Poster",
+            "Northern Lights Poster",
+            "Forest Poster",
+            "Vintage Map Poster",
         ],
         base_price: 2000,
         weight_grams: 200,
@@ -228,7 +276,8 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
         let category = category_ids.iter().find(|(h, _)| *h == family.category).map(|(_, id)| *id);
         for (index, name) in family.names.iter().enumerate() {
             let id = ProductId::new();
-            let handle = keel_domain::catalog::Handle::slugify(name).map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
+            let handle = keel_domain::catalog::Handle::slugify(name)
+                .map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
             let handle = handle.as_str().to_string();
             let start = usize::try_from(rng.next(COLOURS.len() as u64)).unwrap_or(0);
             let colours: Vec<String> =
@@ -266,8 +315,7 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
                 .map(|(position, combo)| {
                     // Bigger sizes cost a little more.
                     let usd = base + i64::try_from(position / family.colours.max(1)).unwrap_or(0) * 100;
-                    let sku_tail: Vec<String> =
-                        combo.iter().map(|(_, v)| v.to_uppercase().replace(' ', "")).collect();
+                    let sku_tail: Vec<String> = combo.iter().map(|(_, v)| v.to_uppercase().replace(' ', "")).collect();
                     let title = if combo.is_empty() {
                         "Default".to_string()
                     } else {
@@ -276,7 +324,11 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
                     VariantRecord {
                         id: VariantId::new(),
                         product_id: id,
-                        sku: format!("{}-{}", handle.to_uppercase(), if sku_tail.is_empty() { "STD".into() } else { sku_tail.join("-") }),
+                        sku: format!(
+                            "{}-{}",
+                            handle.to_uppercase(),
+                            if sku_tail.is_empty() { "STD".into() } else { sku_tail.join("-") }
+                        ),
                         title,
                         options: combo.iter().cloned().collect(),
                         barcode: Some(format!("400{:010}", rng.next(10_000_000_000))),

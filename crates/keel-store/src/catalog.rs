@@ -7,7 +7,9 @@
 
 use crate::{Conn, Result, StoreError};
 use chrono::{DateTime, Utc};
-use keel_domain::catalog::view::{Category, CategoryRef, Collection, CollectionRef, Image, Product, ProductOption, Variant};
+use keel_domain::catalog::view::{
+    Category, CategoryRef, Collection, CollectionRef, Image, Product, ProductOption, Variant,
+};
 use keel_domain::catalog::{OptionValues, ProductStatus};
 use keel_domain::{CategoryId, CollectionId, Currency, ImageId, Money, OptionId, ProductId, VariantId};
 use sea_query::{Expr, ExprTrait, Func, Iden, LikeExpr, OnConflict, Order, Query, SelectStatement};
@@ -406,10 +408,8 @@ pub async fn replace_tags(c: &mut Conn<'_>, product: ProductId, tags: &[String])
     if tags.is_empty() {
         return Ok(());
     }
-    let mut insert = Query::insert()
-        .into_table(ProductTags::Table)
-        .columns([ProductTags::ProductId, ProductTags::Tag])
-        .to_owned();
+    let mut insert =
+        Query::insert().into_table(ProductTags::Table).columns([ProductTags::ProductId, ProductTags::Tag]).to_owned();
     for tag in tags {
         insert.values_panic([product.to_string().into(), tag.clone().into()]);
     }
@@ -529,9 +529,12 @@ fn min_price_expr(currency: Currency, missing: i64) -> Expr {
         .from(VariantPrices::Table)
         .inner_join(
             ProductVariants::Table,
-            Expr::col((ProductVariants::Table, ProductVariants::Id)).equals((VariantPrices::Table, VariantPrices::VariantId)),
+            Expr::col((ProductVariants::Table, ProductVariants::Id))
+                .equals((VariantPrices::Table, VariantPrices::VariantId)),
         )
-        .and_where(Expr::col((ProductVariants::Table, ProductVariants::ProductId)).equals((Products::Table, Products::Id)))
+        .and_where(
+            Expr::col((ProductVariants::Table, ProductVariants::ProductId)).equals((Products::Table, Products::Id)),
+        )
         .and_where(Expr::col((VariantPrices::Table, VariantPrices::Currency)).eq(currency.code()))
         .to_owned();
     Func::coalesce([Expr::SubQuery(None, Box::new(sub.into())), Expr::val(missing)]).into()
@@ -729,7 +732,12 @@ async fn assemble(c: &mut Conn<'_>, rows: Vec<ProductRow>) -> Result<Vec<Product
     let options: Vec<OptionRow> = c
         .fetch_all(
             &Query::select()
-                .columns([ProductOptions::Id, ProductOptions::ProductId, ProductOptions::Name, ProductOptions::OptionValues])
+                .columns([
+                    ProductOptions::Id,
+                    ProductOptions::ProductId,
+                    ProductOptions::Name,
+                    ProductOptions::OptionValues,
+                ])
                 .from(ProductOptions::Table)
                 .and_where(Expr::col(ProductOptions::ProductId).is_in(ids.clone()))
                 .order_by(ProductOptions::ProductId, Order::Asc)
@@ -762,11 +770,16 @@ async fn assemble(c: &mut Conn<'_>, rows: Vec<ProductRow>) -> Result<Vec<Product
         .fetch_all(
             &Query::select()
                 .column((ProductCategories::Table, ProductCategories::ProductId))
-                .columns([(Categories::Table, Categories::Id), (Categories::Table, Categories::Handle), (Categories::Table, Categories::Name)])
+                .columns([
+                    (Categories::Table, Categories::Id),
+                    (Categories::Table, Categories::Handle),
+                    (Categories::Table, Categories::Name),
+                ])
                 .from(ProductCategories::Table)
                 .inner_join(
                     Categories::Table,
-                    Expr::col((Categories::Table, Categories::Id)).equals((ProductCategories::Table, ProductCategories::CategoryId)),
+                    Expr::col((Categories::Table, Categories::Id))
+                        .equals((ProductCategories::Table, ProductCategories::CategoryId)),
                 )
                 .and_where(Expr::col((ProductCategories::Table, ProductCategories::ProductId)).is_in(ids.clone()))
                 .order_by((Categories::Table, Categories::Position), Order::Asc)
@@ -783,7 +796,8 @@ async fn assemble(c: &mut Conn<'_>, rows: Vec<ProductRow>) -> Result<Vec<Product
                 .from(ProductCollections::Table)
                 .inner_join(
                     Collections::Table,
-                    Expr::col((Collections::Table, Collections::Id)).equals((ProductCollections::Table, ProductCollections::CollectionId)),
+                    Expr::col((Collections::Table, Collections::Id))
+                        .equals((ProductCollections::Table, ProductCollections::CollectionId)),
                 )
                 .and_where(Expr::col((ProductCollections::Table, ProductCollections::ProductId)).is_in(ids))
                 .order_by((Collections::Table, Collections::Handle), Order::Asc)
@@ -825,7 +839,11 @@ async fn assemble(c: &mut Conn<'_>, rows: Vec<ProductRow>) -> Result<Vec<Product
     }
     for o in options {
         if let Some(p) = by_product.get_mut(&o.product_id) {
-            p.options.push(ProductOption { id: parse_id(&o.id, OptionId::parse)?, name: o.name, values: o.option_values.0 });
+            p.options.push(ProductOption {
+                id: parse_id(&o.id, OptionId::parse)?,
+                name: o.name,
+                values: o.option_values.0,
+            });
         }
     }
     for i in images {
@@ -845,7 +863,11 @@ async fn assemble(c: &mut Conn<'_>, rows: Vec<ProductRow>) -> Result<Vec<Product
     }
     for r in collections {
         if let Some(p) = by_product.get_mut(&r.product_id) {
-            p.collections.push(CollectionRef { id: parse_id(&r.id, CollectionId::parse)?, handle: r.handle, title: r.name });
+            p.collections.push(CollectionRef {
+                id: parse_id(&r.id, CollectionId::parse)?,
+                handle: r.handle,
+                title: r.name,
+            });
         }
     }
     Ok(order

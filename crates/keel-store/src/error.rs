@@ -39,9 +39,9 @@ impl From<sqlx::Error> for StoreError {
                 if db.is_unique_violation() {
                     let constraint = db.constraint().unwrap_or_default();
                     let message = db.message();
-                    let known = UNIQUE_KEYS.iter().find(|(pg, sqlite, _)| {
-                        constraint == *pg || message.ends_with(&format!("failed: {sqlite}"))
-                    });
+                    let known = UNIQUE_KEYS
+                        .iter()
+                        .find(|(pg, sqlite, _)| constraint == *pg || message.ends_with(&format!("failed: {sqlite}")));
                     if let Some((_, _, key)) = known {
                         return StoreError::Conflict { key };
                     }
@@ -51,9 +51,7 @@ impl From<sqlx::Error> for StoreError {
                 }
                 StoreError::Database(err)
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(err)
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(err),
             _ => StoreError::Database(err),
         }
     }

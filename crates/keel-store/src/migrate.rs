@@ -22,9 +22,7 @@ pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 fn migrator(pick: impl Fn(&Entry) -> &'static str) -> Migrator {
     let migrations = MIGRATIONS
         .iter()
-        .map(|m| {
-            Migration::new(m.0, Cow::Borrowed(m.1), MigrationType::Simple, SqlStr::from_static(pick(m)), false)
-        })
+        .map(|m| Migration::new(m.0, Cow::Borrowed(m.1), MigrationType::Simple, SqlStr::from_static(pick(m)), false))
         .collect::<Vec<_>>();
     Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
 }

@@ -24,7 +24,10 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
 }
 
 /// Seeds the demo catalog if the database has no products. Returns what was written, if anything.
-pub async fn seed_if_empty(services: &Services, progress: impl FnMut(SeedProgress)) -> anyhow::Result<Option<SeedSummary>> {
+pub async fn seed_if_empty(
+    services: &Services,
+    progress: impl FnMut(SeedProgress),
+) -> anyhow::Result<Option<SeedSummary>> {
     if !demo::catalog_is_empty(&services.db).await? {
         return Ok(None);
     }
@@ -48,12 +51,13 @@ pub async fn serve(
     let app = router(services.clone(), config);
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
+        async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, draining in-flight requests");
             let _ = stop_tx.send(true);
-        });
+        },
+    );
     let mut stop_rx2 = stop_rx.clone();
     tokio::select! {
         result = server => result.context("server error")?,

@@ -102,7 +102,8 @@ impl Config {
             None if Path::new("keel.toml").exists() => figment = figment.merge(Toml::file("keel.toml")),
             None => {}
         }
-        figment = figment.merge(Env::prefixed("KEEL_").filter(|key| ENV_KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))));
+        figment = figment
+            .merge(Env::prefixed("KEEL_").filter(|key| ENV_KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))));
         let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         config.validate()?;
         Ok(config)
@@ -113,7 +114,9 @@ impl Config {
         if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite://"))
         {
-            bail!("invalid configuration: KEEL_DATABASE_URL (database_url) must start with postgres://, postgresql:// or sqlite://");
+            bail!(
+                "invalid configuration: KEEL_DATABASE_URL (database_url) must start with postgres://, postgresql:// or sqlite://"
+            );
         }
         if self.db_max_connections == 0 {
             bail!("invalid configuration: KEEL_DB_MAX_CONNECTIONS (db_max_connections) must be at least 1");
@@ -125,9 +128,9 @@ impl Config {
     }
 
     pub fn socket_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.addr
-            .parse()
-            .with_context(|| format!("invalid configuration: KEEL_ADDR (addr) {:?} is not a host:port such as 127.0.0.1:8080", self.addr))
+        self.addr.parse().with_context(|| {
+            format!("invalid configuration: KEEL_ADDR (addr) {:?} is not a host:port such as 127.0.0.1:8080", self.addr)
+        })
     }
 
     pub fn db(&self) -> DbConfig {
@@ -148,7 +151,13 @@ impl Config {
         keel_api::ApiConfig {
             body_limit_bytes: self.body_limit_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
-            cors_origins: self.cors_origins.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+            cors_origins: self
+                .cors_origins
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
             catalog_max_age_secs: self.catalog_max_age_secs,
         }
     }

@@ -104,7 +104,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         eprintln!("\nfresh database: seeded the demo catalog ({} products, {} variants)", s.products, s.variants);
     }
     let addr = config.socket_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (KEEL_ADDR)"))?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (KEEL_ADDR)"))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, database = services.db.engine().as_str(), startup_ms = started.elapsed().as_millis() as u64, "keel is serving");
     eprintln!("Keel is serving on http://{local}");

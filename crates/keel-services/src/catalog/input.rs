@@ -138,7 +138,9 @@ pub struct CollectionInput {
 pub(crate) fn handle_or_slug(errors: &mut ValidationErrors, handle: Option<&str>, title: &str) -> Option<Handle> {
     match handle {
         Some(h) => errors.check("handle", Handle::parse(h)),
-        None => errors.check("handle", Handle::slugify(title).map_err(|_| "cannot be derived from the title; give one")),
+        None => {
+            errors.check("handle", Handle::slugify(title).map_err(|_| "cannot be derived from the title; give one"))
+        }
     }
 }
 
@@ -198,7 +200,10 @@ pub(crate) fn check_images(errors: &mut ValidationErrors, images: &[ImageInput])
                 && url.len() <= 2048
                 && !url.chars().any(char::is_whitespace);
             if !ok {
-                errors.add(format!("images[{i}].url"), "must be an http(s) URL or an absolute path, at most 2048 characters");
+                errors.add(
+                    format!("images[{i}].url"),
+                    "must be an http(s) URL or an absolute path, at most 2048 characters",
+                );
                 return None;
             }
             Some((url.to_string(), img.alt.clone()))
@@ -310,15 +315,17 @@ pub(crate) fn check_barcode(errors: &mut ValidationErrors, field: &str, barcode:
 
 /// "M / Blue" from the option values in the product's option order; "Default" without options.
 pub(crate) fn default_variant_title(product_options: &[(String, Vec<String>)], values: &OptionValues) -> String {
-    let parts: Vec<&str> = product_options.iter().filter_map(|(name, _)| values.get(name).map(String::as_str)).collect();
+    let parts: Vec<&str> =
+        product_options.iter().filter_map(|(name, _)| values.get(name).map(String::as_str)).collect();
     if parts.is_empty() { "Default".to_string() } else { parts.join(" / ") }
 }
 
 /// Checks that no two variants of a request share a SKU or the same option combination.
-pub(crate) fn check_variant_uniqueness(errors: &mut ValidationErrors, variants: &[CheckedVariant]) {
+/// `variants` pairs each checked variant with its index in the request, for the error paths.
+pub(crate) fn check_variant_uniqueness(errors: &mut ValidationErrors, variants: &[(usize, CheckedVariant)]) {
     let mut skus = HashSet::new();
     let mut combos = HashSet::new();
-    for (i, v) in variants.iter().enumerate() {
+    for (i, v) in variants {
         if !skus.insert(v.sku.as_str()) {
             errors.add(format!("variants[{i}].sku"), format!("SKU \"{}\" appears twice in the request", v.sku));
         }

@@ -12,7 +12,9 @@ use input::*;
 use keel_domain::catalog::view::{Category, Collection, Product, Variant};
 use keel_domain::catalog::{Label, ProductStatus};
 use keel_domain::{CategoryId, CollectionId, Currency, ImageId, OptionId, ProductId, ValidationErrors, VariantId};
-use keel_store::catalog::{self as repo, ImageRecord, OptionRecord, ProductFilter, ProductRecord, ProductSort, VariantRecord};
+use keel_store::catalog::{
+    self as repo, ImageRecord, OptionRecord, ProductFilter, ProductRecord, ProductSort, VariantRecord,
+};
 use keel_store::{Conn, Db};
 use serde::{Deserialize, Serialize};
 
@@ -178,11 +180,11 @@ impl CatalogService {
         if input.variants.len() > 500 {
             errors.add("variants", "at most 500 variants");
         }
-        let variants: Vec<CheckedVariant> = input
+        let variants: Vec<(usize, CheckedVariant)> = input
             .variants
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| check_variant(&mut errors, &format!("variants[{i}]"), v, &options))
+            .filter_map(|(i, v)| check_variant(&mut errors, &format!("variants[{i}]"), v, &options).map(|c| (i, c)))
             .collect();
         check_variant_uniqueness(&mut errors, &variants);
 
@@ -216,7 +218,6 @@ impl CatalogService {
         repo::replace_options(&mut c, id, &option_records).await?;
         let variant_records: Vec<VariantRecord> = variants
             .into_iter()
-            .enumerate()
             .map(|(position, v)| VariantRecord {
                 id: VariantId::new(),
                 product_id: id,
@@ -467,9 +468,13 @@ impl CatalogService {
             }
         };
         let handle = match (&input.handle, &current) {
-            (Some(h), _) => errors.check("handle", keel_domain::catalog::Handle::parse(h)).map(|h| h.as_str().to_string()),
+            (Some(h), _) => {
+                errors.check("handle", keel_domain::catalog::Handle::parse(h)).map(|h| h.as_str().to_string())
+            }
             (None, Some(cur)) => Some(cur.handle.clone()),
-            (None, None) => name.as_deref().and_then(|n| handle_or_slug(&mut errors, None, n)).map(|h| h.as_str().to_string()),
+            (None, None) => {
+                name.as_deref().and_then(|n| handle_or_slug(&mut errors, None, n)).map(|h| h.as_str().to_string())
+            }
         };
         let parent_id = input.parent_id.or(current.as_ref().and_then(|c| c.parent_id));
         if let Some(parent) = parent_id {
@@ -567,9 +572,13 @@ impl CatalogService {
             }
         };
         let handle = match (&input.handle, &current) {
-            (Some(h), _) => errors.check("handle", keel_domain::catalog::Handle::parse(h)).map(|h| h.as_str().to_string()),
+            (Some(h), _) => {
+                errors.check("handle", keel_domain::catalog::Handle::parse(h)).map(|h| h.as_str().to_string())
+            }
             (None, Some(cur)) => Some(cur.handle.clone()),
-            (None, None) => title.as_deref().and_then(|t| handle_or_slug(&mut errors, None, t)).map(|h| h.as_str().to_string()),
+            (None, None) => {
+                title.as_deref().and_then(|t| handle_or_slug(&mut errors, None, t)).map(|h| h.as_str().to_string())
+            }
         };
         let (Some(title), Some(handle)) = (title, handle) else { return Err(errors.into()) };
         if !errors.is_empty() {

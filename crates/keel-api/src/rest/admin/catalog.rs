@@ -19,7 +19,7 @@ type Created<T> = (StatusCode, Json<T>);
 
 /// List products of every status.
 #[utoipa::path(
-    get, path = "/v1/admin/products", tag = "admin",
+    get, path = "/v1/admin/products", tag = "admin", operation_id = "admin_list_products",
     params(ProductListParams),
     security(("api_key" = ["products:read"])),
     responses(
@@ -39,7 +39,7 @@ pub async fn list_products(
 
 /// Create a product with its options, variants and prices.
 #[utoipa::path(
-    post, path = "/v1/admin/products", tag = "admin",
+    post, path = "/v1/admin/products", tag = "admin", operation_id = "admin_create_product",
     request_body = ProductCreate,
     security(("api_key" = ["products:write"])),
     responses(
@@ -60,7 +60,7 @@ pub async fn create_product(
 
 /// Get a product (any status) by id or handle.
 #[utoipa::path(
-    get, path = "/v1/admin/products/{id}", tag = "admin",
+    get, path = "/v1/admin/products/{id}", tag = "admin", operation_id = "admin_get_product",
     params(("id" = String, Path, description = "Product id or handle")),
     security(("api_key" = ["products:read"])),
     responses(
@@ -78,7 +78,7 @@ pub async fn get_product(
 
 /// Update a product; lists given replace the stored ones.
 #[utoipa::path(
-    patch, path = "/v1/admin/products/{id}", tag = "admin",
+    patch, path = "/v1/admin/products/{id}", tag = "admin", operation_id = "admin_update_product",
     params(("id" = ProductId, Path)),
     request_body = ProductUpdate,
     security(("api_key" = ["products:write"])),
@@ -100,7 +100,7 @@ pub async fn update_product(
 
 /// Archive a product: it leaves the store but keeps its data.
 #[utoipa::path(
-    post, path = "/v1/admin/products/{id}/archive", tag = "admin",
+    post, path = "/v1/admin/products/{id}/archive", tag = "admin", operation_id = "admin_archive_product",
     params(("id" = ProductId, Path)),
     security(("api_key" = ["products:write"])),
     responses(
@@ -118,7 +118,7 @@ pub async fn archive_product(
 
 /// Add a variant to a product.
 #[utoipa::path(
-    post, path = "/v1/admin/products/{id}/variants", tag = "admin",
+    post, path = "/v1/admin/products/{id}/variants", tag = "admin", operation_id = "admin_add_variant",
     params(("id" = ProductId, Path)),
     request_body = VariantInput,
     security(("api_key" = ["products:write"])),
@@ -140,7 +140,7 @@ pub async fn add_variant(
 
 /// Get a variant.
 #[utoipa::path(
-    get, path = "/v1/admin/variants/{id}", tag = "admin",
+    get, path = "/v1/admin/variants/{id}", tag = "admin", operation_id = "admin_get_variant",
     params(("id" = VariantId, Path)),
     security(("api_key" = ["products:read"])),
     responses(
@@ -158,7 +158,7 @@ pub async fn get_variant(
 
 /// Update a variant; `prices`, when given, replaces the whole price set.
 #[utoipa::path(
-    patch, path = "/v1/admin/variants/{id}", tag = "admin",
+    patch, path = "/v1/admin/variants/{id}", tag = "admin", operation_id = "admin_update_variant",
     params(("id" = VariantId, Path)),
     request_body = VariantUpdate,
     security(("api_key" = ["products:write"])),
@@ -180,7 +180,7 @@ pub async fn update_variant(
 
 /// Delete a variant.
 #[utoipa::path(
-    delete, path = "/v1/admin/variants/{id}", tag = "admin",
+    delete, path = "/v1/admin/variants/{id}", tag = "admin", operation_id = "admin_delete_variant",
     params(("id" = VariantId, Path)),
     security(("api_key" = ["products:write"])),
     responses(
@@ -199,7 +199,7 @@ pub async fn delete_variant(
 
 /// Replace a variant's prices (one per currency).
 #[utoipa::path(
-    put, path = "/v1/admin/variants/{id}/prices", tag = "admin",
+    put, path = "/v1/admin/variants/{id}/prices", tag = "admin", operation_id = "admin_set_variant_prices",
     params(("id" = VariantId, Path)),
     request_body = Vec<PriceInput>,
     security(("api_key" = ["products:write"])),
@@ -220,7 +220,7 @@ pub async fn set_variant_prices(
 
 /// List categories.
 #[utoipa::path(
-    get, path = "/v1/admin/categories", tag = "admin",
+    get, path = "/v1/admin/categories", tag = "admin", operation_id = "admin_list_categories",
     security(("api_key" = ["products:read"])),
     responses((status = 200, description = "Every category", body = ListOf<Category>))
 )]
@@ -233,7 +233,7 @@ pub async fn list_categories(
 
 /// Create a category.
 #[utoipa::path(
-    post, path = "/v1/admin/categories", tag = "admin",
+    post, path = "/v1/admin/categories", tag = "admin", operation_id = "admin_create_category",
     request_body = CategoryInput,
     security(("api_key" = ["products:write"])),
     responses(
@@ -252,7 +252,7 @@ pub async fn create_category(
 
 /// Get a category.
 #[utoipa::path(
-    get, path = "/v1/admin/categories/{id}", tag = "admin",
+    get, path = "/v1/admin/categories/{id}", tag = "admin", operation_id = "admin_get_category",
     params(("id" = CategoryId, Path)),
     security(("api_key" = ["products:read"])),
     responses(
@@ -270,7 +270,7 @@ pub async fn get_category(
 
 /// Update a category (rename, move in the tree).
 #[utoipa::path(
-    patch, path = "/v1/admin/categories/{id}", tag = "admin",
+    patch, path = "/v1/admin/categories/{id}", tag = "admin", operation_id = "admin_update_category",
     params(("id" = CategoryId, Path)),
     request_body = CategoryInput,
     security(("api_key" = ["products:write"])),
@@ -292,7 +292,7 @@ pub async fn update_category(
 
 /// Delete a category without sub-categories.
 #[utoipa::path(
-    delete, path = "/v1/admin/categories/{id}", tag = "admin",
+    delete, path = "/v1/admin/categories/{id}", tag = "admin", operation_id = "admin_delete_category",
     params(("id" = CategoryId, Path)),
     security(("api_key" = ["products:write"])),
     responses(
@@ -312,7 +312,7 @@ pub async fn delete_category(
 
 /// List collections.
 #[utoipa::path(
-    get, path = "/v1/admin/collections", tag = "admin",
+    get, path = "/v1/admin/collections", tag = "admin", operation_id = "admin_list_collections",
     security(("api_key" = ["products:read"])),
     responses((status = 200, description = "Every collection", body = ListOf<Collection>))
 )]
@@ -325,7 +325,7 @@ pub async fn list_collections(
 
 /// Create a collection.
 #[utoipa::path(
-    post, path = "/v1/admin/collections", tag = "admin",
+    post, path = "/v1/admin/collections", tag = "admin", operation_id = "admin_create_collection",
     request_body = CollectionInput,
     security(("api_key" = ["products:write"])),
     responses(
@@ -344,7 +344,7 @@ pub async fn create_collection(
 
 /// Get a collection.
 #[utoipa::path(
-    get, path = "/v1/admin/collections/{id}", tag = "admin",
+    get, path = "/v1/admin/collections/{id}", tag = "admin", operation_id = "admin_get_collection",
     params(("id" = CollectionId, Path)),
     security(("api_key" = ["products:read"])),
     responses(
@@ -362,7 +362,7 @@ pub async fn get_collection(
 
 /// Update a collection.
 #[utoipa::path(
-    patch, path = "/v1/admin/collections/{id}", tag = "admin",
+    patch, path = "/v1/admin/collections/{id}", tag = "admin", operation_id = "admin_update_collection",
     params(("id" = CollectionId, Path)),
     request_body = CollectionInput,
     security(("api_key" = ["products:write"])),
@@ -384,7 +384,7 @@ pub async fn update_collection(
 
 /// Delete a collection (its products stay).
 #[utoipa::path(
-    delete, path = "/v1/admin/collections/{id}", tag = "admin",
+    delete, path = "/v1/admin/collections/{id}", tag = "admin", operation_id = "admin_delete_collection",
     params(("id" = CollectionId, Path)),
     security(("api_key" = ["products:write"])),
     responses(

@@ -13,7 +13,7 @@ use keel_services::catalog::{Audience, ProductList, ProductListParams};
 ///
 /// Keyset-paginated: pass `next_cursor` back as `cursor` for the next page.
 #[utoipa::path(
-    get, path = "/v1/store/products", tag = "store",
+    get, path = "/v1/store/products", tag = "store", operation_id = "store_list_products",
     params(ProductListParams),
     responses(
         (status = 200, description = "A page of products", body = ProductList),
@@ -30,7 +30,7 @@ pub async fn list_products(
 
 /// Get a published product by id or handle.
 #[utoipa::path(
-    get, path = "/v1/store/products/{id_or_handle}", tag = "store",
+    get, path = "/v1/store/products/{id_or_handle}", tag = "store", operation_id = "store_get_product",
     params(("id_or_handle" = String, Path, description = "A product id (`prod_…`) or handle")),
     responses(
         (status = 200, description = "The product", body = Product),
@@ -46,7 +46,7 @@ pub async fn get_product(
 
 /// List the category tree (flat, each with its `parent_id`).
 #[utoipa::path(
-    get, path = "/v1/store/categories", tag = "store",
+    get, path = "/v1/store/categories", tag = "store", operation_id = "store_list_categories",
     responses((status = 200, description = "Every category", body = ListOf<Category>))
 )]
 pub async fn list_categories(State(state): State<AppState>) -> Result<Json<ListOf<Category>>, ApiError> {
@@ -55,7 +55,7 @@ pub async fn list_categories(State(state): State<AppState>) -> Result<Json<ListO
 
 /// List collections.
 #[utoipa::path(
-    get, path = "/v1/store/collections", tag = "store",
+    get, path = "/v1/store/collections", tag = "store", operation_id = "store_list_collections",
     responses((status = 200, description = "Every collection", body = ListOf<Collection>))
 )]
 pub async fn list_collections(State(state): State<AppState>) -> Result<Json<ListOf<Collection>>, ApiError> {

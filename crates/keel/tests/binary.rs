@@ -1,0 +1,165 @@
+//! The real `keel` binary, as a person runs it: zero-config start with the demo catalog, API
+//! keys from the CLI, clear configuration errors, and a clean exit on SIGTERM.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn keel() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+    // Only the variables a test sets may reach the binary.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KEEL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `url` until it answers 200 or the deadline passes.
+fn wait_until_ready(url: &str, deadline: Duration) -> bool {
+    let started = Instant::now();
+    let client = reqwest::blocking_client();
+    while started.elapsed() < deadline {
+        if client.get(url).send().is_ok_and(|r| r.status() == 200) {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}
+
+mod reqwest {
+    pub use ::reqwest::*;
+    /// A tiny blocking facade over the async client, for these process-level tests.
+    pub fn blocking_client() -> Blocking {
+        Blocking {
+            rt: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            client: Client::new(),
+        }
+    }
+    pub struct Blocking {
+        rt: tokio::runtime::Runtime,
+        client: Client,
+    }
+    pub struct Get<'a>(&'a Blocking, String, Option<String>);
+    impl Blocking {
+        pub fn get(&self, url: &str) -> Get<'_> {
+            Get(self, url.to_string(), None)
+        }
+    }
+    impl Get<'_> {
+        pub fn bearer(mut self, token: &str) -> Self {
+            self.2 = Some(token.to_string());
+            self
+        }
+        pub fn send(self) -> Result<(StatusCode, String)> {
+            self.0.rt.block_on(async {
+                let mut req = self.0.client.get(&self.1).timeout(std::time::Duration::from_secs(5));
+                if let Some(t) = &self.2 {
+                    req = req.bearer_auth(t);
+                }
+                let r = req.send().await?;
+                let status = r.status();
+                Ok((status, r.text().await?))
+            })
+        }
+    }
+    pub trait Status {
+        fn status(&self) -> StatusCode;
+    }
+    impl Status for (StatusCode, String) {
+        fn status(&self) -> StatusCode {
+            self.0
+        }
+    }
+}
+use reqwest::Status;
+
+#[test]
+fn starts_with_no_configuration_serves_the_demo_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = keel()
+        .current_dir(dir.path())
+        .env("KEEL_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(wait_until_ready(&format!("{base}/readyz"), Duration::from_secs(60)), "keel did not become ready");
+    assert!(dir.path().join("data/keel.db").exists(), "SQLite file in ./data by default");
+
+    let client = reqwest::blocking_client();
+    let (status, body) = client.get(&format!("{base}/v1/store/products?limit=100")).send().unwrap();
+    assert_eq!(status, 200);
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 59);
+
+    // An API key made from the CLI (against the same database) works at once.
+    let output = keel()
+        .current_dir(dir.path())
+        .args(["apikey", "create", "--name", "ci", "--permission", "products:read"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let secret = stdout.lines().last().unwrap().trim().to_string();
+    assert!(secret.starts_with("keel_sk_"), "the secret is alone on the last line: {stdout}");
+    let (status, _) = client.get(&format!("{base}/v1/admin/products")).bearer(&secret).send().unwrap();
+    assert_eq!(status, 200);
+
+    // SIGTERM: stop accepting, drain, exit 0.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let logs: Vec<String> = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok).collect();
+    assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
+    let stderr: Vec<String> = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok).collect();
+    assert!(stderr.iter().any(|l| l.contains("/docs")), "start-up says where the docs are: {stderr:?}");
+}
+
+#[test]
+fn invalid_configuration_fails_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value, expect) in [
+        ("KEEL_ADDR", "not-an-address", "KEEL_ADDR"),
+        ("KEEL_DATABASE_URL", "mysql://localhost/x", "KEEL_DATABASE_URL"),
+        ("KEEL_DB_MAX_CONNECTIONS", "lots", "db_max_connections"),
+        ("KEEL_LOG_FORMAT", "xml", "log_format"),
+    ] {
+        let output = keel().current_dir(dir.path()).env(key, value).arg("migrate").output().unwrap();
+        assert!(!output.status.success(), "{key}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.to_lowercase().contains(&expect.to_lowercase()), "{key}: {stderr}");
+    }
+}
+
+#[test]
+fn prints_the_openapi_document() {
+    let output = keel().arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/v1/store/products"].is_object());
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        keel().current_dir(dir.path()).env("KEEL_LOG_FORMAT", "json").args(["seed", "--demo"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("60/60 products"), "seeding shows progress: {stderr}");
+    let again = keel().current_dir(dir.path()).args(["seed", "--demo"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already has products"));
+}
