@@ -22,17 +22,51 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Polls `url` until it answers 200 or the deadline passes.
-fn wait_until_ready(url: &str, deadline: Duration) -> bool {
-    let started = Instant::now();
-    let client = reqwest::blocking_client();
-    while started.elapsed() < deadline {
-        if client.get(url).send().is_ok_and(|r| r.status() == 200) {
+/// Collects a child's output lines on a thread, so a test can wait for a line with a deadline.
+struct Lines {
+    rx: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Lines {
+    fn of(stream: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines { rx, seen: Vec::new() }
+    }
+
+    /// Waits until a line containing `needle` arrives, or the deadline passes.
+    fn wait_for(&mut self, needle: &str, deadline: Duration) -> bool {
+        let until = Instant::now() + deadline;
+        if self.seen.iter().any(|l| l.contains(needle)) {
             return true;
         }
-        std::thread::yield_now();
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    self.seen.push(line);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        false
     }
-    false
+
+    /// Everything the stream printed until it closed.
+    fn rest(mut self) -> Vec<String> {
+        self.seen.extend(self.rx.iter());
+        self.seen
+    }
 }
 
 mod reqwest {
@@ -71,16 +105,7 @@ mod reqwest {
             })
         }
     }
-    pub trait Status {
-        fn status(&self) -> StatusCode;
-    }
-    impl Status for (StatusCode, String) {
-        fn status(&self) -> StatusCode {
-            self.0
-        }
-    }
 }
-use reqwest::Status;
 
 #[test]
 fn starts_with_no_configuration_serves_the_demo_and_stops_cleanly_on_sigterm() {
@@ -94,7 +119,9 @@ fn starts_with_no_configuration_serves_the_demo_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    assert!(wait_until_ready(&format!("{base}/readyz"), Duration::from_secs(60)), "keel did not become ready");
+    let stdout = Lines::of(child.stdout.take().unwrap());
+    let mut stderr = Lines::of(child.stderr.take().unwrap());
+    assert!(stderr.wait_for("Keel is serving", Duration::from_secs(60)), "keel did not start: {:?}", stderr.seen);
     assert!(dir.path().join("data/keel.db").exists(), "SQLite file in ./data by default");
 
     let client = reqwest::blocking_client();
@@ -121,9 +148,9 @@ fn starts_with_no_configuration_serves_the_demo_and_stops_cleanly_on_sigterm() {
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
-    let logs: Vec<String> = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok).collect();
+    let logs = stdout.rest();
     assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
-    let stderr: Vec<String> = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok).collect();
+    let stderr = stderr.rest();
     assert!(stderr.iter().any(|l| l.contains("/docs")), "start-up says where the docs are: {stderr:?}");
 }
 
