@@ -10,6 +10,7 @@
 pub mod auth;
 mod docs;
 pub mod extract;
+mod idempotency;
 mod media;
 pub mod middleware;
 mod ops;
@@ -75,6 +76,7 @@ pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct AppState {
     pub services: Services,
     pub metrics: Option<MetricsRender>,
+    pub config: Arc<ApiConfig>,
     openapi_json: Arc<String>,
 }
 
@@ -89,7 +91,7 @@ pub struct AppState {
             Lists are keyset-paginated with `limit` and an opaque `cursor`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&Conventions),
     tags(
         (name = "store", description = "Public catalog for shoppers"),
         (name = "admin", description = "Catalog management (API key with permissions)"),
@@ -98,10 +100,28 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-struct SecuritySchemes;
+/// Documents what every operation shares: the API key scheme, and `Idempotency-Key` on each
+/// mutating admin operation.
+struct Conventions;
 
-impl Modify for SecuritySchemes {
+impl Modify for Conventions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/admin") {
+                continue;
+            }
+            for op in [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+                let param = ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(utoipa::openapi::Required::False)
+                    .description(Some("Makes a retry safe: the first response is stored for 24 h and replayed for the same key and request (`Idempotent-Replayed: true`); the same key with another request is a 422."))
+                    .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).max_length(Some(255))))
+                    .build();
+                op.parameters.get_or_insert_with(Vec::new).push(param.into());
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
@@ -115,16 +135,19 @@ impl Modify for SecuritySchemes {
     }
 }
 
-fn api_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
+fn api_routes(config: &ApiConfig, state: Option<AppState>) -> OpenApiRouter<AppState> {
     let public_catalog = HeaderValue::from_str(&format!("public, max-age={}", config.catalog_max_age_secs))
         .unwrap_or(HeaderValue::from_static("public, max-age=60"));
     let store = rest::store::router()
         .layer(axum::middleware::from_fn(middleware::etag))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, public_catalog));
-    let admin = rest::admin::router().layer(SetResponseHeaderLayer::overriding(
+    let mut admin = rest::admin::router().layer(SetResponseHeaderLayer::overriding(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     ));
+    if let Some(state) = state {
+        admin = admin.layer(axum::middleware::from_fn_with_state(state, idempotency::idempotency));
+    }
     let ops = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -135,14 +158,14 @@ fn api_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every API route (what `/openapi.json` serves and `keel openapi` prints).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes(&ApiConfig::default()).into_openapi()
+    api_routes(&ApiConfig::default(), None).into_openapi()
 }
 
 /// Builds the whole HTTP application.
 pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRender>) -> Router {
-    let (api, doc) = api_routes(config).split_for_parts();
-    let openapi_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_string());
-    let state = AppState { services, metrics, openapi_json: Arc::new(openapi_json) };
+    let openapi_json = openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_string());
+    let state = AppState { services, metrics, config: Arc::new(config.clone()), openapi_json: Arc::new(openapi_json) };
+    let (api, _) = api_routes(config, Some(state.clone())).split_for_parts();
 
     let non_api = Router::new()
         .route(NON_API_ROUTES[0], get(docs::openapi_json))

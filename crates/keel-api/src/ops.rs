@@ -58,6 +58,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         metrics::gauge!("db_pool_idle_connections", &labels).set(f64::from(pool.idle));
         metrics::gauge!("db_pool_max_connections", &labels).set(f64::from(pool.max));
     }
+    metrics::counter!("db_statements_total").absolute(state.services.db.statements_executed());
     let body = state.metrics.as_ref().map(|render| render()).unwrap_or_default();
     let mut response = body.into_response();
     response

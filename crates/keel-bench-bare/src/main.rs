@@ -17,7 +17,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     };
     let body: &'static [u8] = Box::leak(std::fs::read(&file)?.into_boxed_slice());
-    let app = Router::new().fallback(get(move || async move { ([(header::CONTENT_TYPE, "application/json")], body).into_response() }));
+    let app = Router::new()
+        .fallback(get(move || async move { ([(header::CONTENT_TYPE, "application/json")], body).into_response() }));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     eprintln!("bare server on {addr}, {} byte body", body.len());
     axum::serve(listener, app).await?;

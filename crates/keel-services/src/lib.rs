@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod catalog;
 pub mod demo;
 mod error;
+pub mod idempotency;
 
 pub use error::ServiceError;
 pub use keel_store::{Db, DbConfig, Engine};
@@ -27,6 +28,7 @@ pub struct Services {
     pub db: Db,
     pub catalog: catalog::CatalogService,
     pub api_keys: api_keys::ApiKeyService,
+    pub idempotency: idempotency::IdempotencyService,
 }
 
 impl Services {
@@ -34,6 +36,7 @@ impl Services {
         Services {
             catalog: catalog::CatalogService::new(db.clone()),
             api_keys: api_keys::ApiKeyService::new(db.clone()),
+            idempotency: idempotency::IdempotencyService::new(db.clone()),
             db,
         }
     }

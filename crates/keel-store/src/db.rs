@@ -15,6 +15,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, SqliteConnection, SqlitePool};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Which engine a [`Db`] runs on.
@@ -58,6 +60,8 @@ enum Pools {
 #[derive(Debug, Clone)]
 pub struct Db {
     pools: Pools,
+    /// Statements run through this `Db` so far: a metric, and how tests prove there is no N+1.
+    statements: Arc<AtomicU64>,
 }
 
 /// Pool sizes, for the metrics endpoint.
@@ -81,7 +85,7 @@ impl Db {
                     .connect_with(options)
                     .await
                     .map_err(StoreError::Unavailable)?;
-                Ok(Db { pools: Pools::Postgres(pool) })
+                Ok(Db { pools: Pools::Postgres(pool), statements: Arc::default() })
             }
             None => {
                 if let Some(dir) = config.sqlite_path.parent() {
@@ -106,7 +110,7 @@ impl Db {
                     .connect_with(options.read_only(true))
                     .await
                     .map_err(StoreError::Unavailable)?;
-                Ok(Db { pools: Pools::Sqlite { read, write } })
+                Ok(Db { pools: Pools::Sqlite { read, write }, statements: Arc::default() })
             }
         }
     }
@@ -129,18 +133,25 @@ impl Db {
 
     /// A pooled connection for reads (several statements may share it).
     pub async fn read(&self) -> Result<PooledConn> {
-        Ok(match &self.pools {
-            Pools::Postgres(pool) => PooledConn::Postgres(pool.acquire().await?),
-            Pools::Sqlite { read, .. } => PooledConn::Sqlite(read.acquire().await?),
-        })
+        let raw = match &self.pools {
+            Pools::Postgres(pool) => RawPooled::Postgres(pool.acquire().await?),
+            Pools::Sqlite { read, .. } => RawPooled::Sqlite(read.acquire().await?),
+        };
+        Ok(PooledConn { raw, statements: self.statements.clone() })
     }
 
     /// Starts a write transaction; nothing is visible to others until [`Tx::commit`].
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(match &self.pools {
-            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Pools::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-        })
+        let raw = match &self.pools {
+            Pools::Postgres(pool) => RawTx::Postgres(pool.begin().await?),
+            Pools::Sqlite { write, .. } => RawTx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+        };
+        Ok(Tx { raw, statements: self.statements.clone() })
+    }
+
+    /// How many statements have run through this database handle (and its clones).
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Checks that the database answers (readiness probe).
@@ -179,71 +190,89 @@ impl Db {
     }
 }
 
-/// A connection checked out of a pool.
-pub enum PooledConn {
+enum RawPooled {
     Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
     Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
 }
 
+/// A connection checked out of a pool.
+pub struct PooledConn {
+    raw: RawPooled,
+    statements: Arc<AtomicU64>,
+}
+
 impl PooledConn {
     pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            PooledConn::Postgres(c) => Conn::Postgres(c),
-            PooledConn::Sqlite(c) => Conn::Sqlite(c),
-        }
+        let raw = match &mut self.raw {
+            RawPooled::Postgres(c) => RawConn::Postgres(c),
+            RawPooled::Sqlite(c) => RawConn::Sqlite(c),
+        };
+        Conn { raw, statements: &self.statements }
     }
 }
 
-/// A write transaction. Dropped without [`Tx::commit`], it rolls back.
-pub enum Tx {
+enum RawTx {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
 }
 
+/// A write transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    raw: RawTx,
+    statements: Arc<AtomicU64>,
+}
+
 impl Tx {
     pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            Tx::Postgres(t) => Conn::Postgres(t),
-            Tx::Sqlite(t) => Conn::Sqlite(t),
-        }
+        let raw = match &mut self.raw {
+            RawTx::Postgres(t) => RawConn::Postgres(t),
+            RawTx::Sqlite(t) => RawConn::Sqlite(t),
+        };
+        Conn { raw, statements: &self.statements }
     }
 
     pub async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Postgres(t) => t.commit().await?,
-            Tx::Sqlite(t) => t.commit().await?,
+        match self.raw {
+            RawTx::Postgres(t) => t.commit().await?,
+            RawTx::Sqlite(t) => t.commit().await?,
         }
         Ok(())
     }
 }
 
-/// A borrowed connection of either engine: what every repository function runs on.
-pub enum Conn<'c> {
+enum RawConn<'c> {
     Postgres(&'c mut PgConnection),
     Sqlite(&'c mut SqliteConnection),
 }
 
-/// Renders `$stmt` for the connection's engine and runs `$method` on it, binding every value.
+/// A borrowed connection of either engine: what every repository function runs on.
+pub struct Conn<'c> {
+    raw: RawConn<'c>,
+    statements: &'c AtomicU64,
+}
+
+/// Renders `$stmt` for the connection's engine and runs `$body` on it, binding every value.
 macro_rules! dispatch {
-    ($conn:expr, $stmt:expr, |$sql:ident, $values:ident, $c:ident| $body:expr) => {
-        match $conn {
-            Conn::Postgres($c) => {
+    ($conn:expr, $stmt:expr, |$sql:ident, $values:ident, $c:ident| $body:expr) => {{
+        $conn.statements.fetch_add(1, Ordering::Relaxed);
+        match &mut $conn.raw {
+            RawConn::Postgres($c) => {
                 let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
                 $body
             }
-            Conn::Sqlite($c) => {
+            RawConn::Sqlite($c) => {
                 let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
                 $body
             }
         }
-    };
+    }};
 }
 
 impl Conn<'_> {
     pub fn engine(&self) -> Engine {
-        match self {
-            Conn::Postgres(_) => Engine::Postgres,
-            Conn::Sqlite(_) => Engine::Sqlite,
+        match self.raw {
+            RawConn::Postgres(_) => Engine::Postgres,
+            RawConn::Sqlite(_) => Engine::Sqlite,
         }
     }
 
@@ -275,9 +304,9 @@ impl Conn<'_> {
 
     /// A fixed statement with no parameters (health checks only).
     async fn scalar_raw(&mut self, sql: &'static str) -> Result<i64> {
-        Ok(match self {
-            Conn::Postgres(c) => sqlx::query_scalar::<_, i32>(sql).fetch_one(&mut **c).await?.into(),
-            Conn::Sqlite(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut **c).await?,
+        Ok(match &mut self.raw {
+            RawConn::Postgres(c) => sqlx::query_scalar::<_, i32>(sql).fetch_one(&mut **c).await?.into(),
+            RawConn::Sqlite(c) => sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut **c).await?,
         })
     }
 }

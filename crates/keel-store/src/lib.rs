@@ -12,10 +12,11 @@ pub mod api_keys;
 pub mod catalog;
 mod db;
 mod error;
+pub mod idempotency;
 pub mod inventory;
 mod migrate;
 
-pub use db::{Conn, Db, DbConfig, Engine, PoolStats, Record, Tx};
+pub use db::{Conn, Db, DbConfig, Engine, PoolStats, PooledConn, Record, Tx};
 pub use error::StoreError;
 pub use migrate::MIGRATION_COUNT;
 

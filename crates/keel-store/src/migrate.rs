@@ -10,12 +10,20 @@ use std::borrow::Cow;
 /// (version, description, PostgreSQL SQL, SQLite SQL)
 type Entry = (i64, &'static str, &'static str, &'static str);
 
-const MIGRATIONS: &[Entry] = &[(
-    1,
-    "catalog",
-    include_str!("../migrations/postgres/0001_catalog.sql"),
-    include_str!("../migrations/sqlite/0001_catalog.sql"),
-)];
+const MIGRATIONS: &[Entry] = &[
+    (
+        1,
+        "catalog",
+        include_str!("../migrations/postgres/0001_catalog.sql"),
+        include_str!("../migrations/sqlite/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "idempotency",
+        include_str!("../migrations/postgres/0002_idempotency.sql"),
+        include_str!("../migrations/sqlite/0002_idempotency.sql"),
+    ),
+];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 

@@ -236,4 +236,48 @@ backend_tests! {
         let (status, _) = app.admin_json(Method::DELETE, &format!("/v1/admin/categories/{root_id}"), None).await;
         assert_eq!(status, 204);
     }
+
+    #[demo = false]
+    async fn idempotency_keys_make_retries_safe(app) {
+        let send = |key: &'static str, body: Value| {
+            app.admin(Method::POST, "/v1/admin/products").header("idempotency-key", key).json(&body).send()
+        };
+        let first = send("create-linen-1", shirt("linen-shirt", "LIN")).await.unwrap();
+        assert_eq!(first.status(), 201);
+        assert!(!first.headers().contains_key("idempotent-replayed"));
+        let (_, created) = common::json_of(first).await;
+
+        let retry = send("create-linen-1", shirt("linen-shirt", "LIN")).await.unwrap();
+        assert_eq!(retry.status(), 201, "the first answer, not a 409 for the taken handle");
+        assert_eq!(retry.headers()["idempotent-replayed"], "true");
+        let (_, replayed) = common::json_of(retry).await;
+        assert_eq!(replayed, created);
+
+        let reused = send("create-linen-1", shirt("other-shirt", "OTH")).await.unwrap();
+        assert_eq!(reused.status(), 422);
+        let (_, problem) = common::json_of(reused).await;
+        assert_eq!(problem["code"], "idempotency_key_reused");
+
+        // Keys belong to their caller: another key's identical request runs (and meets the taken handle).
+        let other = app.create_key(&["products:write"]).await;
+        let theirs = app.http.post(app.url("/v1/admin/products")).bearer_auth(&other).header("idempotency-key", "create-linen-1").json(&shirt("linen-shirt", "LIN")).send().await.unwrap();
+        assert_eq!(theirs.status(), 409);
+
+        // Racing duplicates: one effect, every answer is that effect or "still running".
+        let mut racers = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            racers.spawn(async move {
+                let r = app.admin(Method::POST, "/v1/admin/categories").header("idempotency-key", "race-1").json(&json!({"name": "Raced"})).send().await.unwrap();
+                r.status().as_u16()
+            });
+        }
+        let statuses = racers.join_all().await;
+        assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+        assert!(statuses.contains(&201));
+        let (_, categories) = app.admin_json(Method::GET, "/v1/admin/categories", None).await;
+        assert_eq!(categories["data"].as_array().unwrap().len(), 1, "created once");
+
+        let (_, list) = app.admin_json(Method::GET, "/v1/admin/products", None).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    }
 }

@@ -137,9 +137,9 @@ fn starts_with_no_configuration_serves_the_demo_and_stops_cleanly_on_sigterm() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let secret = stdout.lines().last().unwrap().trim().to_string();
-    assert!(secret.starts_with("keel_sk_"), "the secret is alone on the last line: {stdout}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let secret = printed.lines().last().unwrap().trim().to_string();
+    assert!(secret.starts_with("keel_sk_"), "the secret is alone on the last line: {printed}");
     let (status, _) = client.get(&format!("{base}/v1/admin/products")).bearer(&secret).send().unwrap();
     assert_eq!(status, 200);
 
