@@ -30,14 +30,14 @@ pub(crate) enum Products {
     UpdatedAt,
 }
 
-#[derive(Iden)]
+#[derive(Iden, Clone, Copy)]
 enum ProductTags {
     Table,
     ProductId,
     Tag,
 }
 
-#[derive(Iden)]
+#[derive(Iden, Clone, Copy)]
 enum ProductOptions {
     Table,
     Id,
@@ -70,7 +70,7 @@ enum VariantPrices {
     Amount,
 }
 
-#[derive(Iden)]
+#[derive(Iden, Clone, Copy)]
 enum ProductImages {
     Table,
     Id,
@@ -93,7 +93,7 @@ enum Categories {
     UpdatedAt,
 }
 
-#[derive(Iden)]
+#[derive(Iden, Clone, Copy)]
 enum ProductCategories {
     Table,
     ProductId,
@@ -111,7 +111,7 @@ enum Collections {
     UpdatedAt,
 }
 
-#[derive(Iden)]
+#[derive(Iden, Clone, Copy)]
 enum ProductCollections {
     Table,
     ProductId,
@@ -232,36 +232,53 @@ pub async fn touch_product(c: &mut Conn<'_>, id: ProductId, at: DateTime<Utc>) -
     Ok(())
 }
 
-pub async fn replace_options(c: &mut Conn<'_>, product: ProductId, options: &[OptionRecord]) -> Result<()> {
-    let delete = Query::delete()
-        .from_table(ProductOptions::Table)
-        .and_where(Expr::col(ProductOptions::ProductId).eq(product.to_string()))
-        .to_owned();
+/// Replaces the rows of a product's child `table` (owned through its `owner` column) with `rows`:
+/// one delete, then one multi-row insert of `columns`, whatever the number of rows.
+async fn replace_children<T: Iden + Copy + 'static>(
+    c: &mut Conn<'_>,
+    table: T,
+    owner: T,
+    product: ProductId,
+    columns: &[T],
+    rows: Vec<Vec<Expr>>,
+) -> Result<()> {
+    let delete = Query::delete().from_table(table).and_where(Expr::col(owner).eq(product.to_string())).to_owned();
     c.execute(&delete).await?;
-    if options.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
-    let mut insert = Query::insert()
-        .into_table(ProductOptions::Table)
-        .columns([
-            ProductOptions::Id,
-            ProductOptions::ProductId,
-            ProductOptions::Name,
-            ProductOptions::Position,
-            ProductOptions::OptionValues,
-        ])
-        .to_owned();
-    for (position, option) in options.iter().enumerate() {
-        insert.values_panic([
-            option.id.to_string().into(),
-            product.to_string().into(),
-            option.name.clone().into(),
-            position_value(position),
-            serde_json::json!(option.values).into(),
-        ]);
+    let mut insert = Query::insert().into_table(table).columns(columns.iter().copied()).to_owned();
+    for row in rows {
+        insert.values_panic(row);
     }
     c.execute(&insert).await?;
     Ok(())
+}
+
+pub async fn replace_options(c: &mut Conn<'_>, product: ProductId, options: &[OptionRecord]) -> Result<()> {
+    use ProductOptions as O;
+    let rows = options
+        .iter()
+        .enumerate()
+        .map(|(position, option)| {
+            vec![
+                option.id.to_string().into(),
+                product.to_string().into(),
+                option.name.clone().into(),
+                position_value(position),
+                serde_json::json!(option.values).into(),
+            ]
+        })
+        .collect();
+    replace_children(
+        c,
+        O::Table,
+        O::ProductId,
+        product,
+        &[O::Id, O::ProductId, O::Name, O::Position, O::OptionValues],
+        rows,
+    )
+    .await
 }
 
 fn position_value(position: usize) -> sea_query::Expr {
@@ -368,95 +385,42 @@ pub async fn delete_prices_except(c: &mut Conn<'_>, variant: VariantId, keep: &[
 }
 
 pub async fn replace_images(c: &mut Conn<'_>, product: ProductId, images: &[ImageRecord]) -> Result<()> {
-    let delete = Query::delete()
-        .from_table(ProductImages::Table)
-        .and_where(Expr::col(ProductImages::ProductId).eq(product.to_string()))
-        .to_owned();
-    c.execute(&delete).await?;
-    if images.is_empty() {
-        return Ok(());
-    }
-    let mut insert = Query::insert()
-        .into_table(ProductImages::Table)
-        .columns([
-            ProductImages::Id,
-            ProductImages::ProductId,
-            ProductImages::Url,
-            ProductImages::Alt,
-            ProductImages::Position,
-        ])
-        .to_owned();
-    for (position, image) in images.iter().enumerate() {
-        insert.values_panic([
-            image.id.to_string().into(),
-            product.to_string().into(),
-            image.url.clone().into(),
-            image.alt.clone().into(),
-            position_value(position),
-        ]);
-    }
-    c.execute(&insert).await?;
-    Ok(())
+    use ProductImages as I;
+    let rows = images
+        .iter()
+        .enumerate()
+        .map(|(position, image)| {
+            vec![
+                image.id.to_string().into(),
+                product.to_string().into(),
+                image.url.clone().into(),
+                image.alt.clone().into(),
+                position_value(position),
+            ]
+        })
+        .collect();
+    replace_children(c, I::Table, I::ProductId, product, &[I::Id, I::ProductId, I::Url, I::Alt, I::Position], rows)
+        .await
 }
 
 pub async fn replace_tags(c: &mut Conn<'_>, product: ProductId, tags: &[String]) -> Result<()> {
-    let delete = Query::delete()
-        .from_table(ProductTags::Table)
-        .and_where(Expr::col(ProductTags::ProductId).eq(product.to_string()))
-        .to_owned();
-    c.execute(&delete).await?;
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let mut insert =
-        Query::insert().into_table(ProductTags::Table).columns([ProductTags::ProductId, ProductTags::Tag]).to_owned();
-    for tag in tags {
-        insert.values_panic([product.to_string().into(), tag.clone().into()]);
-    }
-    c.execute(&insert).await?;
-    Ok(())
+    use ProductTags as T;
+    let rows = tags.iter().map(|tag| vec![product.to_string().into(), tag.clone().into()]).collect();
+    replace_children(c, T::Table, T::ProductId, product, &[T::ProductId, T::Tag], rows).await
 }
 
 /// Sets the categories a product is in. An unknown category id is a [`StoreError::ForeignKey`].
 pub async fn replace_product_categories(c: &mut Conn<'_>, product: ProductId, ids: &[CategoryId]) -> Result<()> {
-    let delete = Query::delete()
-        .from_table(ProductCategories::Table)
-        .and_where(Expr::col(ProductCategories::ProductId).eq(product.to_string()))
-        .to_owned();
-    c.execute(&delete).await?;
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut insert = Query::insert()
-        .into_table(ProductCategories::Table)
-        .columns([ProductCategories::ProductId, ProductCategories::CategoryId])
-        .to_owned();
-    for id in ids {
-        insert.values_panic([product.to_string().into(), id.to_string().into()]);
-    }
-    c.execute(&insert).await?;
-    Ok(())
+    use ProductCategories as P;
+    let rows = ids.iter().map(|id| vec![product.to_string().into(), id.to_string().into()]).collect();
+    replace_children(c, P::Table, P::ProductId, product, &[P::ProductId, P::CategoryId], rows).await
 }
 
 /// Sets the collections a product is in. An unknown collection id is a [`StoreError::ForeignKey`].
 pub async fn replace_product_collections(c: &mut Conn<'_>, product: ProductId, ids: &[CollectionId]) -> Result<()> {
-    let delete = Query::delete()
-        .from_table(ProductCollections::Table)
-        .and_where(Expr::col(ProductCollections::ProductId).eq(product.to_string()))
-        .to_owned();
-    c.execute(&delete).await?;
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut insert = Query::insert()
-        .into_table(ProductCollections::Table)
-        .columns([ProductCollections::ProductId, ProductCollections::CollectionId])
-        .to_owned();
-    for id in ids {
-        insert.values_panic([product.to_string().into(), id.to_string().into()]);
-    }
-    c.execute(&insert).await?;
-    Ok(())
+    use ProductCollections as P;
+    let rows = ids.iter().map(|id| vec![product.to_string().into(), id.to_string().into()]).collect();
+    replace_children(c, P::Table, P::ProductId, product, &[P::ProductId, P::CollectionId], rows).await
 }
 
 // ---------------------------------------------------------------------------------------------

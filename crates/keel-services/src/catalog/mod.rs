@@ -459,23 +459,12 @@ impl CatalogService {
             None => None,
         };
         let mut errors = ValidationErrors::new();
-        let name = match (&input.name, &current) {
-            (Some(n), _) => errors.check("name", Label::parse(n, 200)).map(Label::into_string),
-            (None, Some(cur)) => Some(cur.name.clone()),
-            (None, None) => {
-                errors.add("name", "is required");
-                None
-            }
-        };
-        let handle = match (&input.handle, &current) {
-            (Some(h), _) => {
-                errors.check("handle", keel_domain::catalog::Handle::parse(h)).map(|h| h.as_str().to_string())
-            }
-            (None, Some(cur)) => Some(cur.handle.clone()),
-            (None, None) => {
-                name.as_deref().and_then(|n| handle_or_slug(&mut errors, None, n)).map(|h| h.as_str().to_string())
-            }
-        };
+        let (name, handle) = label_and_handle(
+            &mut errors,
+            ("name", input.name.as_deref()),
+            input.handle.as_deref(),
+            current.as_ref().map(|c| (c.name.as_str(), c.handle.as_str())),
+        );
         let parent_id = input.parent_id.or(current.as_ref().and_then(|c| c.parent_id));
         if let Some(parent) = parent_id {
             if !all.iter().any(|c| c.id == parent) {
@@ -563,23 +552,12 @@ impl CatalogService {
             None => None,
         };
         let mut errors = ValidationErrors::new();
-        let title = match (&input.title, &current) {
-            (Some(t), _) => check_title(&mut errors, "title", t),
-            (None, Some(cur)) => Some(cur.title.clone()),
-            (None, None) => {
-                errors.add("title", "is required");
-                None
-            }
-        };
-        let handle = match (&input.handle, &current) {
-            (Some(h), _) => {
-                errors.check("handle", keel_domain::catalog::Handle::parse(h)).map(|h| h.as_str().to_string())
-            }
-            (None, Some(cur)) => Some(cur.handle.clone()),
-            (None, None) => {
-                title.as_deref().and_then(|t| handle_or_slug(&mut errors, None, t)).map(|h| h.as_str().to_string())
-            }
-        };
+        let (title, handle) = label_and_handle(
+            &mut errors,
+            ("title", input.title.as_deref()),
+            input.handle.as_deref(),
+            current.as_ref().map(|c| (c.title.as_str(), c.handle.as_str())),
+        );
         let (Some(title), Some(handle)) = (title, handle) else { return Err(errors.into()) };
         if !errors.is_empty() {
             return Err(errors.into());
@@ -610,6 +588,31 @@ impl CatalogService {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The label (name or title) and handle of a category or collection being created (`current` is
+/// `None`) or changed: a given value is checked, an absent one kept, and a new one without a handle
+/// gets one derived from its label.
+fn label_and_handle(
+    errors: &mut ValidationErrors,
+    (label_field, label): (&str, Option<&str>),
+    handle: Option<&str>,
+    current: Option<(&str, &str)>,
+) -> (Option<String>, Option<String>) {
+    let label = match (label, current) {
+        (Some(l), _) => errors.check(label_field, Label::parse(l, 200)).map(Label::into_string),
+        (None, Some((cur, _))) => Some(cur.to_string()),
+        (None, None) => {
+            errors.add(label_field, "is required");
+            None
+        }
+    };
+    let handle = match (handle, current) {
+        (Some(h), _) => errors.check("handle", keel_domain::catalog::Handle::parse(h)).map(|h| h.as_str().to_string()),
+        (None, Some((_, cur))) => Some(cur.to_string()),
+        (None, None) => label.as_deref().and_then(|l| handle_or_slug(errors, None, l)).map(|h| h.as_str().to_string()),
+    };
+    (label, handle)
 }
 
 fn product_options(product: &Product) -> Vec<(String, Vec<String>)> {
