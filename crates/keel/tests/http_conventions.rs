@@ -71,3 +71,43 @@ backend_tests! {
         assert_eq!(status, 200, "liveness does not depend on the database");
     }
 }
+
+/// Graceful shutdown: a request already being served when the signal comes still gets its full
+/// answer; the server then exits and accepts nothing new. `Expect: 100-continue` tells us, without
+/// guessing at timing, the moment the handler has started reading the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_requests_in_flight() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    let db = common::Database::create(common::Backend::Sqlite).await.unwrap();
+    let app = common::TestApp::spawn(&db, common::Backend::Sqlite, false).await;
+    let body = r#"{"name": "Drained"}"#;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/admin/categories HTTP/1.1\r\nhost: keel\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        app.admin_key,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("HTTP/1.1 100"), "{line}");
+    reader.read_line(&mut line).await.unwrap(); // the blank line after 100 Continue
+
+    // The handler is now waiting for the body. Signal shutdown, and wait until the server has
+    // stopped accepting connections, so the request is provably in flight during the shutdown.
+    app.signal_stop();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(app.addr).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the server kept accepting after the signal");
+        tokio::task::yield_now().await;
+    }
+
+    reader.get_mut().write_all(body.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    reader.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains("\"handle\":\"drained\""), "{response}");
+    app.stop().await;
+}

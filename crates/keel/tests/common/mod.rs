@@ -160,11 +160,16 @@ impl TestApp {
         self.services.api_keys.create("test key", &perms).await.expect("key").secret
     }
 
-    /// Stops the server gracefully and waits until it has.
-    pub async fn stop(&self) {
+    /// Tells the server to shut down gracefully, without waiting.
+    pub fn signal_stop(&self) {
         if let Some(stop) = self.stop.lock().expect("lock").take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(&self) {
+        self.signal_stop();
         let server = self.server.lock().expect("lock").take();
         if let Some(server) = server {
             let _ = server.await;
