@@ -163,6 +163,11 @@ typed_id!(
     ApiKeyId,
     "key"
 );
+typed_id!(
+    /// A background job.
+    JobId,
+    "job"
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod id;
 pub mod money;
 pub mod permission;
+pub mod retry;
 pub mod validation;
 
 pub use id::*;

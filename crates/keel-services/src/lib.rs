@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod demo;
 mod error;
 pub mod idempotency;
+pub mod jobs;
 
 pub use error::ServiceError;
 pub use keel_store::{Db, DbConfig, Engine};
@@ -29,6 +30,7 @@ pub struct Services {
     pub catalog: catalog::CatalogService,
     pub api_keys: api_keys::ApiKeyService,
     pub idempotency: idempotency::IdempotencyService,
+    pub jobs: jobs::JobService,
 }
 
 impl Services {
@@ -37,6 +39,7 @@ impl Services {
             catalog: catalog::CatalogService::new(db.clone()),
             api_keys: api_keys::ApiKeyService::new(db.clone()),
             idempotency: idempotency::IdempotencyService::new(db.clone()),
+            jobs: jobs::JobService::new(db.clone()),
             db,
         }
     }

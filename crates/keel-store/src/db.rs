@@ -62,6 +62,50 @@ pub struct Db {
     pools: Pools,
     /// Statements run through this `Db` so far: a metric, and how tests prove there is no N+1.
     statements: Arc<AtomicU64>,
+    /// Bumped after a transaction that enqueued jobs commits: wakes this process's workers.
+    jobs_committed: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+/// What a connection tracks while it is used.
+#[derive(Debug)]
+struct ConnMeta {
+    statements: Arc<AtomicU64>,
+    jobs_enqueued: std::sync::atomic::AtomicBool,
+}
+
+impl ConnMeta {
+    fn new(statements: &Arc<AtomicU64>) -> Self {
+        ConnMeta { statements: statements.clone(), jobs_enqueued: false.into() }
+    }
+}
+
+/// Wakes a worker when jobs may be waiting: PostgreSQL `LISTEN` (jobs enqueued by any process),
+/// plus this process's own commits. A worker also polls slowly, in case a signal is missed.
+pub struct JobWakeups {
+    local: tokio::sync::watch::Receiver<u64>,
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+/// The PostgreSQL channel that job enqueues notify.
+pub const JOBS_CHANNEL: &str = "keel_jobs";
+
+impl JobWakeups {
+    /// Returns when a job was enqueued since the last call, or after `max` at the latest.
+    pub async fn wait(&mut self, max: Duration) {
+        let local = self.local.changed();
+        match &mut self.listener {
+            Some(listener) => {
+                tokio::select! {
+                    _ = local => {}
+                    _ = listener.recv() => {}
+                    () = tokio::time::sleep(max) => {}
+                }
+            }
+            None => {
+                let _ = tokio::time::timeout(max, local).await;
+            }
+        }
+    }
 }
 
 /// Pool sizes, for the metrics endpoint.
@@ -74,6 +118,23 @@ pub struct PoolStats {
 }
 
 impl Db {
+    fn with_pools(pools: Pools) -> Db {
+        Db { pools, statements: Arc::default(), jobs_committed: Arc::new(tokio::sync::watch::Sender::new(0)) }
+    }
+
+    /// Subscribes to job wake-ups (for a worker).
+    pub async fn job_wakeups(&self) -> Result<JobWakeups> {
+        let listener = match &self.pools {
+            Pools::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(JOBS_CHANNEL).await?;
+                Some(listener)
+            }
+            Pools::Sqlite { .. } => None,
+        };
+        Ok(JobWakeups { local: self.jobs_committed.subscribe(), listener })
+    }
+
     /// Opens the pools (creating the SQLite file if needed). Does not migrate.
     pub async fn connect(config: &DbConfig) -> Result<Db> {
         match &config.url {
@@ -85,7 +146,7 @@ impl Db {
                     .connect_with(options)
                     .await
                     .map_err(StoreError::Unavailable)?;
-                Ok(Db { pools: Pools::Postgres(pool), statements: Arc::default() })
+                Ok(Db::with_pools(Pools::Postgres(pool)))
             }
             None => {
                 if let Some(dir) = config.sqlite_path.parent() {
@@ -110,7 +171,7 @@ impl Db {
                     .connect_with(options.read_only(true))
                     .await
                     .map_err(StoreError::Unavailable)?;
-                Ok(Db { pools: Pools::Sqlite { read, write }, statements: Arc::default() })
+                Ok(Db::with_pools(Pools::Sqlite { read, write }))
             }
         }
     }
@@ -137,7 +198,7 @@ impl Db {
             Pools::Postgres(pool) => RawPooled::Postgres(pool.acquire().await?),
             Pools::Sqlite { read, .. } => RawPooled::Sqlite(read.acquire().await?),
         };
-        Ok(PooledConn { raw, statements: self.statements.clone() })
+        Ok(PooledConn { raw, meta: ConnMeta::new(&self.statements) })
     }
 
     /// Starts a write transaction; nothing is visible to others until [`Tx::commit`].
@@ -146,7 +207,7 @@ impl Db {
             Pools::Postgres(pool) => RawTx::Postgres(pool.begin().await?),
             Pools::Sqlite { write, .. } => RawTx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
         };
-        Ok(Tx { raw, statements: self.statements.clone() })
+        Ok(Tx { raw, meta: ConnMeta::new(&self.statements), jobs_committed: self.jobs_committed.clone() })
     }
 
     /// How many statements have run through this database handle (and its clones).
@@ -198,7 +259,7 @@ enum RawPooled {
 /// A connection checked out of a pool.
 pub struct PooledConn {
     raw: RawPooled,
-    statements: Arc<AtomicU64>,
+    meta: ConnMeta,
 }
 
 impl PooledConn {
@@ -207,7 +268,7 @@ impl PooledConn {
             RawPooled::Postgres(c) => RawConn::Postgres(c),
             RawPooled::Sqlite(c) => RawConn::Sqlite(c),
         };
-        Conn { raw, statements: &self.statements }
+        Conn { raw, meta: &self.meta }
     }
 }
 
@@ -219,7 +280,8 @@ enum RawTx {
 /// A write transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     raw: RawTx,
-    statements: Arc<AtomicU64>,
+    meta: ConnMeta,
+    jobs_committed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Tx {
@@ -228,13 +290,16 @@ impl Tx {
             RawTx::Postgres(t) => RawConn::Postgres(t),
             RawTx::Sqlite(t) => RawConn::Sqlite(t),
         };
-        Conn { raw, statements: &self.statements }
+        Conn { raw, meta: &self.meta }
     }
 
     pub async fn commit(self) -> Result<()> {
         match self.raw {
             RawTx::Postgres(t) => t.commit().await?,
             RawTx::Sqlite(t) => t.commit().await?,
+        }
+        if self.meta.jobs_enqueued.load(Ordering::Relaxed) {
+            self.jobs_committed.send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
     }
@@ -248,13 +313,13 @@ enum RawConn<'c> {
 /// A borrowed connection of either engine: what every repository function runs on.
 pub struct Conn<'c> {
     raw: RawConn<'c>,
-    statements: &'c AtomicU64,
+    meta: &'c ConnMeta,
 }
 
 /// Renders `$stmt` for the connection's engine and runs `$body` on it, binding every value.
 macro_rules! dispatch {
     ($conn:expr, $stmt:expr, |$sql:ident, $values:ident, $c:ident| $body:expr) => {{
-        $conn.statements.fetch_add(1, Ordering::Relaxed);
+        $conn.meta.statements.fetch_add(1, Ordering::Relaxed);
         match &mut $conn.raw {
             RawConn::Postgres($c) => {
                 let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
@@ -300,6 +365,18 @@ impl Conn<'_> {
         Ok(dispatch!(self, stmt, |sql, values, c| {
             sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **c).await?.rows_affected()
         }))
+    }
+
+    /// Records that this transaction enqueued jobs on `queue`: on PostgreSQL every listening
+    /// worker is notified when it commits (`NOTIFY` is transactional); in-process workers are woken
+    /// by [`Tx::commit`].
+    pub(crate) async fn signal_jobs(&mut self, queue: &str) -> Result<()> {
+        self.meta.jobs_enqueued.store(true, Ordering::Relaxed);
+        if let RawConn::Postgres(c) = &mut self.raw {
+            self.meta.statements.fetch_add(1, Ordering::Relaxed);
+            sqlx::query("SELECT pg_notify($1, $2)").bind(JOBS_CHANNEL).bind(queue).execute(&mut **c).await?;
+        }
+        Ok(())
     }
 
     /// A fixed statement with no parameters (health checks only).

@@ -14,9 +14,10 @@ mod db;
 mod error;
 pub mod idempotency;
 pub mod inventory;
+pub mod jobs;
 mod migrate;
 
-pub use db::{Conn, Db, DbConfig, Engine, PoolStats, PooledConn, Record, Tx};
+pub use db::{Conn, Db, DbConfig, Engine, JOBS_CHANNEL, JobWakeups, PoolStats, PooledConn, Record, Tx};
 pub use error::StoreError;
 pub use migrate::MIGRATION_COUNT;
 

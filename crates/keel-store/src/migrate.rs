@@ -23,6 +23,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0002_idempotency.sql"),
         include_str!("../migrations/sqlite/0002_idempotency.sql"),
     ),
+    (
+        3,
+        "jobs",
+        include_str!("../migrations/postgres/0003_jobs.sql"),
+        include_str!("../migrations/sqlite/0003_jobs.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
