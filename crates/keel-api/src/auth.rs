@@ -29,7 +29,7 @@ macro_rules! needs {
     )*};
 }
 
-needs!(ProductsRead => ProductsRead, ProductsWrite => ProductsWrite);
+needs!(ProductsRead => ProductsRead, ProductsWrite => ProductsWrite, JobsRead => JobsRead, JobsWrite => JobsWrite);
 
 /// An authenticated principal holding the permission `P`.
 pub struct Authorized<P: Needs> {

@@ -94,7 +94,7 @@ pub struct AppState {
     modifiers(&Conventions),
     tags(
         (name = "store", description = "Public catalog for shoppers"),
-        (name = "admin", description = "Catalog management (API key with permissions)"),
+        (name = "admin", description = "Catalog and job-queue management (API key with permissions)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

@@ -59,6 +59,29 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         metrics::gauge!("db_pool_max_connections", &labels).set(f64::from(pool.max));
     }
     metrics::counter!("db_statements_total").absolute(state.services.db.statements_executed());
+    match state.services.jobs.depth().await {
+        Ok(depths) => {
+            // Every (queue, state) seen gets a value each scrape, 0 included, so a drained queue
+            // reads 0 rather than its last non-zero depth.
+            static SEEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+                std::sync::Mutex::new(std::collections::BTreeSet::new());
+            let queues = match SEEN.lock() {
+                Ok(mut seen) => {
+                    seen.extend(depths.iter().map(|d| d.queue.clone()));
+                    seen.clone()
+                }
+                Err(_) => depths.iter().map(|d| d.queue.clone()).collect(),
+            };
+            for queue in queues {
+                for job_state in ["pending", "running", "dead"] {
+                    let count = depths.iter().find(|d| d.queue == queue && d.state == job_state).map_or(0, |d| d.count);
+                    let labels = [("queue", queue.clone()), ("state", job_state.to_string())];
+                    metrics::gauge!("jobs_queue_depth", &labels).set(count as f64);
+                }
+            }
+        }
+        Err(err) => tracing::warn!(%err, "could not read the job queue depth"),
+    }
     let body = state.metrics.as_ref().map(|render| render()).unwrap_or_default();
     let mut response = body.into_response();
     response

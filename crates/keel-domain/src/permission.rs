@@ -17,6 +17,10 @@ pub enum Permission {
     InventoryWrite,
     #[serde(rename = "settings:write")]
     SettingsWrite,
+    #[serde(rename = "jobs:read")]
+    JobsRead,
+    #[serde(rename = "jobs:write")]
+    JobsWrite,
 }
 
 impl Permission {
@@ -26,6 +30,8 @@ impl Permission {
         Permission::InventoryRead,
         Permission::InventoryWrite,
         Permission::SettingsWrite,
+        Permission::JobsRead,
+        Permission::JobsWrite,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -35,6 +41,8 @@ impl Permission {
             Permission::InventoryRead => "inventory:read",
             Permission::InventoryWrite => "inventory:write",
             Permission::SettingsWrite => "settings:write",
+            Permission::JobsRead => "jobs:read",
+            Permission::JobsWrite => "jobs:write",
         }
     }
 

@@ -253,3 +253,56 @@ backend_tests! {
         let _ = started;
     }
 }
+
+mod admin_api {
+    use super::*;
+    use reqwest::Method;
+
+    backend_tests! {
+        #[demo = false]
+        async fn operators_see_the_dead_letter_queue_and_retry_or_discard(app) {
+            let registry = Registry::new().queue("mail", 1, Duration::from_secs(5)).handle("smtp", |_| async { Err(JobError("connection refused".into())) });
+            let worker = Worker::start(app.services.db.clone(), registry, fast("mailer")).await.unwrap();
+            let ids = enqueue_all(app, vec![
+                JobSpec::new("smtp", json!({"to": "a@example.com"})).queue("mail").max_attempts(1),
+                JobSpec::new("smtp", json!({})).queue("later").run_at(keel_services::now() + chrono::Duration::hours(1)),
+            ]).await;
+            let dead = ids[0].unwrap();
+            wait_for_job(app, dead, Duration::from_secs(20), |j| j.state == "dead").await;
+            worker.shutdown().await;
+
+            let (status, page) = app.admin_json(Method::GET, "/v1/admin/jobs?state=dead", None).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["data"].as_array().unwrap().len(), 1);
+            assert_eq!(page["data"][0]["id"], dead.to_string());
+            assert_eq!(page["data"][0]["last_error"], "connection refused");
+            let (status, _) = app.admin_json(Method::GET, "/v1/admin/jobs?state=zombie", None).await;
+            assert_eq!(status, 422);
+
+            let metrics = app.get("/metrics").await.text().await.unwrap();
+            assert!(metrics.contains(r#"jobs_queue_depth{queue="mail",state="dead"} 1"#), "{metrics}");
+
+            let reader = app.create_key(&["jobs:read"]).await;
+            let refused = app.http.post(app.url(&format!("/v1/admin/jobs/{dead}/retry"))).bearer_auth(&reader).send().await.unwrap();
+            assert_eq!(refused.status(), 403);
+
+            let (status, job) = app.admin_json(Method::POST, &format!("/v1/admin/jobs/{dead}/retry"), None).await;
+            assert_eq!(status, 200, "{job}");
+            assert_eq!(job["state"], "pending");
+            let (status, job) = app.admin_json(Method::POST, &format!("/v1/admin/jobs/{dead}/discard"), None).await;
+            assert_eq!(status, 200, "{job}");
+            assert_eq!(job["state"], "discarded");
+            let (status, problem) = app.admin_json(Method::POST, &format!("/v1/admin/jobs/{dead}/discard"), None).await;
+            assert_eq!(status, 409);
+            assert_eq!(problem["code"], "job_not_discardable");
+
+            let (_, all) = app.admin_json(Method::GET, "/v1/admin/jobs?limit=1", None).await;
+            let cursor = all["next_cursor"].as_str().unwrap();
+            let (_, rest) = app.admin_json(Method::GET, &format!("/v1/admin/jobs?limit=1&cursor={cursor}"), None).await;
+            assert_eq!(rest["data"].as_array().unwrap().len(), 1);
+            assert_ne!(rest["data"][0]["id"], all["data"][0]["id"]);
+            let (status, _) = app.admin_json(Method::GET, "/v1/admin/jobs/job_01m882rvxcewhv1k4che3z9z31", None).await;
+            assert_eq!(status, 404);
+        }
+    }
+}

@@ -1,7 +1,8 @@
-//! The admin API (`/v1/admin`): catalog management for staff and API keys. Every handler takes
+//! The admin API (`/v1/admin`): catalog management and the job queue, for staff and API keys. Every handler takes
 //! an `Authorized<Permission>` argument naming what it needs; responses are never cached.
 
 mod catalog;
+mod jobs;
 
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,4 +20,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::get_category, catalog::update_category, catalog::delete_category))
         .routes(routes!(catalog::list_collections, catalog::create_collection))
         .routes(routes!(catalog::get_collection, catalog::update_collection, catalog::delete_collection))
+        .routes(routes!(jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::retry_job))
+        .routes(routes!(jobs::discard_job))
 }
