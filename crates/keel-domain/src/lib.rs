@@ -10,6 +10,7 @@ pub mod id;
 pub mod money;
 pub mod permission;
 pub mod retry;
+pub mod schedule;
 pub mod validation;
 
 pub use id::*;

@@ -70,20 +70,26 @@ impl JobSpec {
     }
 }
 
+impl JobSpec {
+    /// The row to store for this spec, created at `at` (due then unless scheduled later).
+    pub fn into_record(self, at: DateTime<Utc>) -> NewJob {
+        NewJob {
+            id: JobId::new(),
+            queue: self.queue,
+            kind: self.kind,
+            payload: self.payload,
+            priority: self.priority,
+            run_at: self.run_at.unwrap_or(at),
+            max_attempts: self.max_attempts,
+            unique_key: self.unique_key,
+            created_at: at,
+        }
+    }
+}
+
 /// Enqueues `spec` inside the caller's transaction. `None` when its unique key is taken.
 pub async fn enqueue(c: &mut Conn<'_>, spec: JobSpec) -> Result<Option<JobId>> {
-    let at = now();
-    let job = NewJob {
-        id: JobId::new(),
-        queue: spec.queue,
-        kind: spec.kind,
-        payload: spec.payload,
-        priority: spec.priority,
-        run_at: spec.run_at.unwrap_or(at),
-        max_attempts: spec.max_attempts,
-        unique_key: spec.unique_key,
-        created_at: at,
-    };
+    let job = spec.into_record(now());
     Ok(repo::enqueue(c, &job).await?.then_some(job.id))
 }
 

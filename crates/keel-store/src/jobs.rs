@@ -196,13 +196,13 @@ pub async fn heartbeat(c: &mut Conn<'_>, id: JobId, worker: &str, lease_until: D
     Ok(c.execute(&stmt).await? == 1)
 }
 
-/// Marks a held job completed. Returns false when the worker no longer holds it.
+/// Marks a held job completed. Returns false when the worker no longer holds it. `locked_by`
+/// keeps the worker that ran it, for operators.
 pub async fn complete(c: &mut Conn<'_>, id: JobId, worker: &str, now: DateTime<Utc>) -> Result<bool> {
     let mut stmt = Query::update()
         .table(Jobs::Table)
         .values([
             (Jobs::State, COMPLETED.into()),
-            (Jobs::LockedBy, Option::<String>::None.into()),
             (Jobs::LockedUntil, Option::<DateTime<Utc>>::None.into()),
             (Jobs::UpdatedAt, now.into()),
             (Jobs::FinishedAt, now.into()),

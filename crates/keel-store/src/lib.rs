@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod jobs;
 mod migrate;
+pub mod schedules;
 
 pub use db::{Conn, Db, DbConfig, Engine, JOBS_CHANNEL, JobWakeups, PoolStats, PooledConn, Record, Tx};
 pub use error::StoreError;

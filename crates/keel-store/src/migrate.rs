@@ -29,6 +29,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0003_jobs.sql"),
         include_str!("../migrations/sqlite/0003_jobs.sql"),
     ),
+    (
+        4,
+        "job schedules",
+        include_str!("../migrations/postgres/0004_job_schedules.sql"),
+        include_str!("../migrations/sqlite/0004_job_schedules.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -18,6 +18,8 @@
 use chrono::Utc;
 use keel_domain::JobId;
 use keel_domain::retry::backoff;
+use keel_domain::schedule::Cron;
+use keel_services::jobs::JobSpec;
 use keel_store::Db;
 use keel_store::jobs::{self as repo, JobRow};
 use rand::Rng;
@@ -63,11 +65,20 @@ pub struct QueueConfig {
     pub timeout: Duration,
 }
 
-/// Handlers by job kind, and the queues to serve.
+/// Handlers by job kind, the queues to serve, and recurring schedules.
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: HashMap<String, Handler>,
     queues: Vec<QueueConfig>,
+    schedules: Vec<Schedule>,
+}
+
+/// A job enqueued once per period of a cron expression, however many workers run.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub name: String,
+    pub cron: Cron,
+    pub job: JobSpec,
 }
 
 impl Registry {
@@ -79,6 +90,14 @@ impl Registry {
     pub fn queue(mut self, name: &str, concurrency: usize, timeout: Duration) -> Self {
         self.queues.retain(|q| q.name != name);
         self.queues.push(QueueConfig { name: name.to_string(), concurrency: concurrency.max(1), timeout });
+        self
+    }
+
+    /// Enqueues `job` at every occurrence of `cron` (UTC). One worker fires each period; a period
+    /// missed while no worker ran is fired once, late, not once per missed period.
+    pub fn schedule(mut self, name: &str, cron: Cron, job: JobSpec) -> Self {
+        self.schedules.retain(|s| s.name != name);
+        self.schedules.push(Schedule { name: name.to_string(), cron, job });
         self
     }
 
@@ -160,6 +179,10 @@ impl Worker {
         for queue in shared.registry.queues.clone() {
             let wakeups = shared.db.job_wakeups().await?;
             loops.spawn(run_queue(shared.clone(), queue, wakeups, stopped.clone()));
+        }
+        if !shared.registry.schedules.is_empty() {
+            register_schedules(&shared).await?;
+            loops.spawn(run_scheduler(shared.clone(), stopped.clone()));
         }
         tracing::info!(worker = %shared.config.id, queues = shared.registry.queues.len(), "worker started");
         Ok(WorkerHandle { stop, loops })
@@ -367,4 +390,64 @@ async fn renew(shared: &Shared, id: JobId, until: chrono::DateTime<Utc>) -> keel
     let ok = repo::heartbeat(&mut tx.conn(), id, &shared.config.id, until).await?;
     tx.commit().await?;
     Ok(ok)
+}
+
+/// Writes each schedule's row (a new or changed expression starts at its next occurrence).
+async fn register_schedules(shared: &Shared) -> keel_store::Result<()> {
+    let now = keel_services::now();
+    let mut tx = shared.db.begin().await?;
+    for s in &shared.registry.schedules {
+        let next = s.cron.next_after(now).unwrap_or(now + chrono::Duration::days(365));
+        keel_store::schedules::register(&mut tx.conn(), &s.name, s.cron.as_str(), next, now).await?;
+    }
+    tx.commit().await
+}
+
+/// Fires due schedules, then sleeps until the earliest next one (at most a minute, so schedules
+/// changed by another node are noticed): no polling every second.
+async fn run_scheduler(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let names: Vec<String> = shared.registry.schedules.iter().map(|s| s.name.clone()).collect();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let wait = match fire_due(&shared, &names).await {
+            Ok(Some(earliest)) => (earliest - keel_services::now()).to_std().unwrap_or(Duration::ZERO),
+            Ok(None) => Duration::from_secs(60),
+            Err(err) => {
+                tracing::warn!(%err, "could not fire job schedules");
+                shared.config.poll_interval
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Fires every due schedule (advance + enqueue in one transaction); returns the earliest next time.
+async fn fire_due(shared: &Shared, names: &[String]) -> keel_store::Result<Option<chrono::DateTime<Utc>>> {
+    let now = keel_services::now();
+    let mut tx = shared.db.begin().await?;
+    let mut c = tx.conn();
+    let mut earliest: Option<chrono::DateTime<Utc>> = None;
+    for row in keel_store::schedules::list(&mut c, names).await? {
+        let mut next_time = row.next_run_at;
+        if row.next_run_at <= now
+            && let Some(schedule) = shared.registry.schedules.iter().find(|s| s.name == row.name)
+        {
+            let next = schedule.cron.next_after(now).unwrap_or(now + chrono::Duration::days(365));
+            if keel_store::schedules::advance(&mut c, &row.name, row.next_run_at, next, now).await? {
+                let key = format!("schedule:{}:{}", row.name, row.next_run_at.timestamp());
+                let job = schedule.job.clone().unique_key(key).into_record(now);
+                keel_store::jobs::enqueue(&mut c, &job).await?;
+                tracing::info!(schedule = %row.name, due = %row.next_run_at, "schedule fired");
+            }
+            next_time = next;
+        }
+        earliest = Some(earliest.map_or(next_time, |e| e.min(next_time)));
+    }
+    tx.commit().await?;
+    Ok(earliest)
 }

@@ -41,7 +41,7 @@ pub fn router(services: Services, config: &Config) -> axum::Router {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish (up to
-/// the configured grace period) and closes the database pools.
+/// the configured grace period).
 pub async fn serve(
     listener: TcpListener,
     services: Services,
@@ -67,8 +67,85 @@ pub async fn serve(
             tokio::time::sleep(grace).await;
         } => tracing::warn!("grace period over; abandoning requests still in flight"),
     }
-    services.db.close().await;
     drop(stop_rx);
+    Ok(())
+}
+
+/// Which parts of Keel a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The HTTP API and a worker in one process (the default).
+    All,
+    /// Only the HTTP API.
+    Api,
+    /// Only a worker: runs background jobs and schedules, serves no HTTP.
+    Worker,
+}
+
+/// The jobs this build of Keel knows how to run, and its recurring schedules.
+pub fn worker_registry(services: &Services, config: &Config) -> keel_worker::Registry {
+    use keel_domain::schedule::Cron;
+    use keel_services::jobs::JobSpec;
+    let concurrency = config.worker_concurrency;
+    let db = services.db.clone();
+    let mut registry = keel_worker::Registry::new()
+        .queue(keel_services::jobs::DEFAULT_QUEUE, concurrency, Duration::from_secs(300))
+        .queue("maintenance", 1, Duration::from_secs(600))
+        .handle(PURGE_IDEMPOTENCY_KEYS, move |_| {
+            let db = db.clone();
+            async move {
+                let before = keel_services::now() - keel_services::idempotency::KEY_LIFETIME;
+                let mut tx = db.begin().await?;
+                let purged = keel_store::idempotency::purge_older_than(&mut tx.conn(), before).await?;
+                tx.commit().await?;
+                tracing::info!(purged, "expired idempotency keys purged");
+                Ok(())
+            }
+        })
+        // A job that does nothing: for measuring the queue itself.
+        .handle(NOOP, |_| async { Ok(()) });
+    if let Ok(hourly) = Cron::parse("17 * * * *") {
+        registry = registry.schedule(
+            PURGE_IDEMPOTENCY_KEYS,
+            hourly,
+            JobSpec::new(PURGE_IDEMPOTENCY_KEYS, serde_json::json!({})).queue("maintenance"),
+        );
+    }
+    registry
+}
+
+/// Deletes idempotency keys past their 24 h lifetime (hourly).
+pub const PURGE_IDEMPOTENCY_KEYS: &str = "maintenance.purge_idempotency_keys";
+/// Does nothing (benchmarks).
+pub const NOOP: &str = "system.noop";
+
+/// Runs `role` until `shutdown` resolves, then stops each part gracefully.
+pub async fn run(
+    role: Role,
+    listener: Option<TcpListener>,
+    services: Services,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let worker = match role {
+        Role::All | Role::Worker => {
+            let registry = worker_registry(&services, config);
+            Some(keel_worker::Worker::start(services.db.clone(), registry, config.worker()).await?)
+        }
+        Role::Api => None,
+    };
+    match (role, listener) {
+        (Role::Worker, _) => {
+            shutdown.await;
+            tracing::info!("shutting down: letting running jobs finish");
+        }
+        (_, Some(listener)) => serve(listener, services.clone(), config, shutdown).await?,
+        (_, None) => anyhow::bail!("the {role:?} role needs a listener"),
+    }
+    if let Some(worker) = worker {
+        worker.shutdown().await;
+    }
+    services.db.close().await;
     Ok(())
 }
 

@@ -42,6 +42,12 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// `KEEL_DEMO_SEED`: fill an empty database with the demo catalog at start.
     pub demo_seed: bool,
+    /// `KEEL_WORKER_CONCURRENCY`: jobs of one queue a worker runs at once.
+    pub worker_concurrency: usize,
+    /// `KEEL_WORKER_LEASE_SECS`: how long a claimed job stays a worker's without a heartbeat.
+    pub worker_lease_secs: u64,
+    /// `KEEL_WORKER_POLL_SECS`: the slow poll between wake-ups when the queue is idle.
+    pub worker_poll_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +73,9 @@ impl Default for Config {
             catalog_max_age_secs: 60,
             shutdown_grace_secs: 30,
             demo_seed: true,
+            worker_concurrency: 4,
+            worker_lease_secs: 30,
+            worker_poll_secs: 5,
         }
     }
 }
@@ -86,6 +95,9 @@ const ENV_KEYS: &[&str] = &[
     "catalog_max_age_secs",
     "shutdown_grace_secs",
     "demo_seed",
+    "worker_concurrency",
+    "worker_lease_secs",
+    "worker_poll_secs",
 ];
 
 impl Config {
@@ -121,6 +133,11 @@ impl Config {
         if self.db_max_connections == 0 {
             bail!("invalid configuration: KEEL_DB_MAX_CONNECTIONS (db_max_connections) must be at least 1");
         }
+        if self.worker_concurrency == 0 || self.worker_lease_secs < 3 || self.worker_poll_secs == 0 {
+            bail!(
+                "invalid configuration: KEEL_WORKER_CONCURRENCY must be at least 1, KEEL_WORKER_LEASE_SECS at least 3 and KEEL_WORKER_POLL_SECS at least 1"
+            );
+        }
         if self.request_timeout_secs == 0 {
             bail!("invalid configuration: KEEL_REQUEST_TIMEOUT_SECS (request_timeout_secs) must be at least 1");
         }
@@ -144,6 +161,15 @@ impl Config {
             sqlite_path,
             max_connections: self.db_max_connections,
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs),
+        }
+    }
+
+    pub fn worker(&self) -> keel_worker::WorkerConfig {
+        keel_worker::WorkerConfig {
+            lease: Duration::from_secs(self.worker_lease_secs),
+            poll_interval: Duration::from_secs(self.worker_poll_secs),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            ..keel_worker::WorkerConfig::default()
         }
     }
 

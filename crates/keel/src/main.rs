@@ -21,7 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default): migrate, seed an empty database with the demo catalog, serve.
-    Serve,
+    Serve {
+        /// `all` (API and worker, the default), `api`, or `worker`.
+        #[arg(long, value_enum, default_value = "all", env = "KEEL_ROLE")]
+        role: app::Role,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Fill the database with data.
@@ -60,12 +64,12 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     telemetry::init_logs(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config))
+    runtime.block_on(run(cli.command.unwrap_or(Command::Serve { role: app::Role::All }), config))
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve(config).await,
+        Command::Serve { role } => serve(config, role).await,
         Command::Migrate => {
             app::open(&config).await?;
             eprintln!("migrations applied ({} known)", keel_store::MIGRATION_COUNT);
@@ -95,13 +99,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, role: app::Role) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let services = app::open(&config).await?;
     if config.demo_seed
         && let Some(s) = app::seed_if_empty(&services, print_progress).await?
     {
         eprintln!("\nfresh database: seeded the demo catalog ({} products, {} variants)", s.products, s.variants);
+    }
+    if role == app::Role::Worker {
+        tracing::info!(database = services.db.engine().as_str(), "keel worker is running");
+        eprintln!("Keel worker is running (no HTTP); stop it with Ctrl-C or SIGTERM");
+        return app::run(role, None, services, &config, app::shutdown_signal()).await;
     }
     let addr = config.socket_addr()?;
     let listener =
@@ -111,7 +120,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     eprintln!("Keel is serving on http://{local}");
     eprintln!("  store API  http://{local}/v1/store/products");
     eprintln!("  API docs   http://{local}/docs");
-    app::serve(listener, services, &config, app::shutdown_signal()).await
+    app::run(role, Some(listener), services, &config, app::shutdown_signal()).await
 }
 
 fn print_progress(p: SeedProgress) {

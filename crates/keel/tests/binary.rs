@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -189,4 +191,77 @@ fn json_logs_are_one_object_per_line() {
     assert!(stderr.contains("60/60 products"), "seeding shows progress: {stderr}");
     let again = keel().current_dir(dir.path()).args(["seed", "--demo"]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stderr).contains("already has products"));
+}
+
+/// Several `keel serve --role worker` processes share one PostgreSQL queue: every job runs, both
+/// processes take part, and each stops cleanly on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_processes_share_one_postgres_queue() {
+    let Some(db) = common::Database::create(common::Backend::Postgres).await else { return };
+    let url = db.config.database_url.clone().unwrap();
+    let services = keel::app::open(&db.config).await.unwrap();
+    let total = 300;
+    let mut tx = services.db.begin().await.unwrap();
+    for n in 0..total {
+        let spec = keel_services::jobs::JobSpec::new(keel::app::NOOP, serde_json::json!({ "n": n }));
+        keel_services::jobs::enqueue(&mut tx.conn(), spec).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let mut child = keel()
+            .current_dir(dir.path())
+            .env("KEEL_DATABASE_URL", &url)
+            .env("KEEL_DEMO_SEED", "false")
+            .env("KEEL_WORKER_CONCURRENCY", "2")
+            .args(["serve", "--role", "worker"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Lines::of(child.stderr.take().unwrap());
+        let stdout = Lines::of(child.stdout.take().unwrap());
+        workers.push((child, stdout, stderr));
+    }
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = services.jobs.depth().await.unwrap().iter().map(|d| d.count).sum::<i64>();
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < until, "{left} jobs still queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let done = services.jobs.list(Some("completed"), None, None, 100).await.unwrap();
+    let mut runners: Vec<String> = Vec::new();
+    let mut before = None;
+    let mut completed = 0;
+    loop {
+        let page = services.jobs.list(Some("completed"), None, before, 100).await.unwrap();
+        completed += page.len();
+        runners.extend(
+            page.iter().filter_map(|j| j.locked_by.as_ref().map(|w| w.split(':').nth(1).unwrap_or("").to_string())),
+        );
+        match page.last() {
+            Some(last) if page.len() == 100 => before = Some(last.id),
+            _ => break,
+        }
+    }
+    assert!(!done.is_empty());
+    assert_eq!(completed, total, "every job completed once");
+    runners.sort();
+    runners.dedup();
+    assert_eq!(runners.len(), 2, "both worker processes ran jobs: {runners:?}");
+
+    for (mut child, stdout, _stderr) in workers {
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(child.wait().unwrap().success());
+        let logs = stdout.rest();
+        assert!(logs.iter().any(|l| l.contains("letting running jobs finish")), "{logs:?}");
+    }
+    services.db.close().await;
+    db.drop_now().await;
 }

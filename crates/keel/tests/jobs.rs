@@ -306,3 +306,65 @@ mod admin_api {
         }
     }
 }
+
+mod schedules {
+    use super::*;
+    use keel_domain::schedule::Cron;
+
+    fn scheduled(recorder: &Arc<Recorder>) -> Registry {
+        recording(recorder, "report", 2).schedule(
+            "nightly-report",
+            Cron::parse("0 3 * * *").unwrap(),
+            JobSpec::new("report", json!({})),
+        )
+    }
+
+    async fn make_due(app: &common::TestApp) {
+        let now = keel_services::now();
+        let mut tx = app.services.db.begin().await.unwrap();
+        assert!(
+            keel_store::schedules::set_next_run(
+                &mut tx.conn(),
+                "nightly-report",
+                now - chrono::Duration::minutes(5),
+                now
+            )
+            .await
+            .unwrap()
+        );
+        tx.commit().await.unwrap();
+    }
+
+    backend_tests! {
+        #[demo = false]
+        async fn a_schedule_fires_once_per_period_however_many_workers_run(app) {
+            let recorder = Arc::new(Recorder::default());
+            // The first worker registers the schedule (next due at 03:00).
+            Worker::start(app.services.db.clone(), scheduled(&recorder), fast("registrar")).await.unwrap().shutdown().await;
+            for period in 1..=2 {
+                // The period comes due, as if the clock had reached it, and four workers start
+                // at once: each one's first pass finds the schedule due, and they race for it.
+                make_due(app).await;
+                let mut starting = tokio::task::JoinSet::new();
+                for w in 0..4 {
+                    let registry = scheduled(&recorder);
+                    let db = app.services.db.clone();
+                    starting.spawn(async move { Worker::start(db, registry, fast(&format!("p{period}w{w}"))).await.unwrap() });
+                }
+                let workers = starting.join_all().await;
+                recorder.wait_for(Duration::from_secs(20), "the period's run", |runs| runs.len() == period).await;
+                for w in workers {
+                    w.shutdown().await;
+                }
+                assert_eq!(recorder.runs().len(), period, "exactly one run per period");
+            }
+
+            let (_, jobs) = app.admin_json(reqwest::Method::GET, "/v1/admin/jobs?limit=100", None).await;
+            let fired = jobs["data"].as_array().unwrap().iter().filter(|j| j["kind"] == "report").count();
+            assert_eq!(fired, 2, "one job per period: {jobs}");
+            let mut conn = app.services.db.read().await.unwrap();
+            let row = keel_store::schedules::find(&mut conn.conn(), "nightly-report").await.unwrap().unwrap();
+            assert!(row.next_run_at > keel_services::now(), "advanced to the next 03:00");
+        }
+    }
+}
