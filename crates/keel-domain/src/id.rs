@@ -168,6 +168,11 @@ typed_id!(
     JobId,
     "job"
 );
+typed_id!(
+    /// A domain event.
+    EventId,
+    "evt"
+);
 
 #[cfg(test)]
 mod tests {

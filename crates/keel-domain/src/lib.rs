@@ -6,6 +6,7 @@
 //! a database or knows about HTTP; the store, services and api crates build on it.
 
 pub mod catalog;
+pub mod event;
 pub mod id;
 pub mod money;
 pub mod permission;

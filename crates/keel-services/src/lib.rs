@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod catalog;
 pub mod demo;
 mod error;
+pub mod events;
 pub mod idempotency;
 pub mod jobs;
 

@@ -66,6 +66,11 @@ pub struct Db {
     jobs_committed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
+/// Proof of leading the outbox relay; dropping it closes the lock's connection.
+pub struct Leadership {
+    _conn: Option<PgConnection>,
+}
+
 /// What a connection tracks while it is used.
 #[derive(Debug)]
 struct ConnMeta {
@@ -86,8 +91,8 @@ pub struct JobWakeups {
     listener: Option<sqlx::postgres::PgListener>,
 }
 
-/// The PostgreSQL channel that job enqueues notify.
-pub const JOBS_CHANNEL: &str = "keel_jobs";
+/// The PostgreSQL channel that job enqueues and outbox events notify.
+pub const JOBS_CHANNEL: &str = "keel_work";
 
 impl JobWakeups {
     /// Returns when a job was enqueued since the last call, or after `max` at the latest.
@@ -133,6 +138,21 @@ impl Db {
             Pools::Sqlite { .. } => None,
         };
         Ok(JobWakeups { local: self.jobs_committed.subscribe(), listener })
+    }
+
+    /// Tries to become the one outbox relay among all processes sharing this database: a
+    /// PostgreSQL session advisory lock, held by a connection of its own for as long as the
+    /// returned guard lives (and released by the server if the process dies). On SQLite, the
+    /// single-node mode, the caller always leads.
+    pub async fn try_relay_leadership(&self) -> Result<Option<Leadership>> {
+        match &self.pools {
+            Pools::Postgres(pool) => {
+                let mut conn = pool.acquire().await?.detach();
+                let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(7316281)").fetch_one(&mut conn).await?;
+                Ok(won.then_some(Leadership { _conn: Some(conn) }))
+            }
+            Pools::Sqlite { .. } => Ok(Some(Leadership { _conn: None })),
+        }
     }
 
     /// Opens the pools (creating the SQLite file if needed). Does not migrate.
@@ -367,9 +387,9 @@ impl Conn<'_> {
         }))
     }
 
-    /// Records that this transaction enqueued jobs on `queue`: on PostgreSQL every listening
-    /// worker is notified when it commits (`NOTIFY` is transactional); in-process workers are woken
-    /// by [`Tx::commit`].
+    /// Records that this transaction enqueued work (a job on `queue`, or an outbox event): on
+    /// PostgreSQL every listening worker is notified when it commits (`NOTIFY` is transactional);
+    /// in-process workers are woken by [`Tx::commit`].
     pub(crate) async fn signal_jobs(&mut self, queue: &str) -> Result<()> {
         self.meta.jobs_enqueued.store(true, Ordering::Relaxed);
         if let RawConn::Postgres(c) = &mut self.raw {

@@ -16,9 +16,10 @@ pub mod idempotency;
 pub mod inventory;
 pub mod jobs;
 mod migrate;
+pub mod outbox;
 pub mod schedules;
 
-pub use db::{Conn, Db, DbConfig, Engine, JOBS_CHANNEL, JobWakeups, PoolStats, PooledConn, Record, Tx};
+pub use db::{Conn, Db, DbConfig, Engine, JOBS_CHANNEL, JobWakeups, Leadership, PoolStats, PooledConn, Record, Tx};
 pub use error::StoreError;
 pub use migrate::MIGRATION_COUNT;
 

@@ -35,6 +35,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0004_job_schedules.sql"),
         include_str!("../migrations/sqlite/0004_job_schedules.sql"),
     ),
+    (
+        5,
+        "outbox",
+        include_str!("../migrations/postgres/0005_outbox.sql"),
+        include_str!("../migrations/sqlite/0005_outbox.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

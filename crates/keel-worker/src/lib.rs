@@ -15,6 +15,8 @@
 //! must be idempotent in effect. On shutdown a worker stops claiming, lets running jobs finish
 //! for a grace period, then gives back those still running.
 
+pub mod relay;
+
 use chrono::Utc;
 use keel_domain::JobId;
 use keel_domain::retry::backoff;

@@ -127,12 +127,15 @@ pub async fn run(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let worker = match role {
+    let (worker, relay) = match role {
         Role::All | Role::Worker => {
             let registry = worker_registry(&services, config);
-            Some(keel_worker::Worker::start(services.db.clone(), registry, config.worker()).await?)
+            let worker = keel_worker::Worker::start(services.db.clone(), registry, config.worker()).await?;
+            let bus = event_bus(config).await?;
+            let relay = keel_worker::relay::start(services.db.clone(), bus, keel_worker::relay::RelayConfig::default());
+            (Some(worker), Some(relay))
         }
-        Role::Api => None,
+        Role::Api => (None, None),
     };
     match (role, listener) {
         (Role::Worker, _) => {
@@ -142,11 +145,22 @@ pub async fn run(
         (_, Some(listener)) => serve(listener, services.clone(), config, shutdown).await?,
         (_, None) => anyhow::bail!("the {role:?} role needs a listener"),
     }
+    if let Some(relay) = relay {
+        relay.shutdown().await;
+    }
     if let Some(worker) = worker {
         worker.shutdown().await;
     }
     services.db.close().await;
     Ok(())
+}
+
+/// The configured event bus: NATS JetStream when `KEEL_NATS_URL` is set, else in-process.
+pub async fn event_bus(config: &Config) -> anyhow::Result<keel_platform::bus::EventBus> {
+    Ok(match config.nats() {
+        Some(nats) => keel_platform::bus::EventBus::nats(nats).await.context("cannot set up NATS (KEEL_NATS_URL)")?,
+        None => keel_platform::bus::EventBus::local(),
+    })
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -48,6 +48,12 @@ pub struct Config {
     pub worker_lease_secs: u64,
     /// `KEEL_WORKER_POLL_SECS`: the slow poll between wake-ups when the queue is idle.
     pub worker_poll_secs: u64,
+    /// `KEEL_NATS_URL`: publish events to NATS JetStream (absent: the in-process bus).
+    pub nats_url: Option<String>,
+    /// `KEEL_NATS_STREAM`: the JetStream stream holding Keel's events.
+    pub nats_stream: String,
+    /// `KEEL_NATS_SUBJECT_PREFIX`: events go to `{prefix}.{event type}`.
+    pub nats_subject_prefix: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +82,9 @@ impl Default for Config {
             worker_concurrency: 4,
             worker_lease_secs: 30,
             worker_poll_secs: 5,
+            nats_url: None,
+            nats_stream: "KEEL_EVENTS".into(),
+            nats_subject_prefix: "keel.events".into(),
         }
     }
 }
@@ -98,6 +107,9 @@ const ENV_KEYS: &[&str] = &[
     "worker_concurrency",
     "worker_lease_secs",
     "worker_poll_secs",
+    "nats_url",
+    "nats_stream",
+    "nats_subject_prefix",
 ];
 
 impl Config {
@@ -171,6 +183,16 @@ impl Config {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             ..keel_worker::WorkerConfig::default()
         }
+    }
+
+    /// The event bus configuration: NATS when `KEEL_NATS_URL` is set, otherwise in-process.
+    pub fn nats(&self) -> Option<keel_platform::bus::NatsConfig> {
+        self.nats_url.as_ref().map(|url| keel_platform::bus::NatsConfig {
+            url: url.clone(),
+            stream: self.nats_stream.clone(),
+            subject_prefix: self.nats_subject_prefix.clone(),
+            publish_timeout: Duration::from_secs(5),
+        })
     }
 
     pub fn api(&self) -> keel_api::ApiConfig {

@@ -238,6 +238,7 @@ impl CatalogService {
         repo::replace_product_categories(&mut c, id, &dedup(&input.category_ids)).await?;
         repo::replace_product_collections(&mut c, id, &dedup(&input.collection_ids)).await?;
         let product = repo::find_product(&mut c, id).await?.ok_or_else(|| not_found("product"))?;
+        product_event(&mut c, "product.created", &product).await?;
         tx.commit().await?;
         tracing::info!(product_id = %id, handle = %product.handle, "product created");
         Ok(product)
@@ -309,6 +310,12 @@ impl CatalogService {
             repo::replace_product_collections(&mut c, id, &dedup(ids)).await?;
         }
         let product = repo::find_product(&mut c, id).await?.ok_or_else(|| not_found("product"))?;
+        let kind = if product.status == ProductStatus::Archived && current.status != ProductStatus::Archived {
+            "product.archived"
+        } else {
+            "product.updated"
+        };
+        product_event(&mut c, kind, &product).await?;
         tx.commit().await?;
         Ok(product)
     }
@@ -349,6 +356,7 @@ impl CatalogService {
         repo::insert_variants(&mut c, std::slice::from_ref(&record)).await?;
         repo::touch_product(&mut c, product_id, at).await?;
         let variant = repo::find_variant(&mut c, record.id).await?.ok_or_else(|| not_found("variant"))?;
+        product_changed(&mut c, product_id).await?;
         tx.commit().await?;
         Ok(variant)
     }
@@ -400,6 +408,7 @@ impl CatalogService {
         }
         repo::touch_product(&mut c, current.product_id, at).await?;
         let variant = repo::find_variant(&mut c, id).await?.ok_or_else(|| not_found("variant"))?;
+        product_changed(&mut c, current.product_id).await?;
         tx.commit().await?;
         Ok(variant)
     }
@@ -417,6 +426,7 @@ impl CatalogService {
         replace_prices(&mut c, id, &prices).await?;
         repo::touch_product(&mut c, current.product_id, now()).await?;
         let variant = repo::find_variant(&mut c, id).await?.ok_or_else(|| not_found("variant"))?;
+        product_changed(&mut c, current.product_id).await?;
         tx.commit().await?;
         Ok(variant)
     }
@@ -427,6 +437,7 @@ impl CatalogService {
         let current = repo::find_variant(&mut c, id).await?.ok_or_else(|| not_found("variant"))?;
         repo::delete_variant(&mut c, id).await?;
         repo::touch_product(&mut c, current.product_id, now()).await?;
+        product_changed(&mut c, current.product_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -613,6 +624,19 @@ fn label_and_handle(
         (None, None) => label.as_deref().and_then(|l| handle_or_slug(errors, None, l)).map(|h| h.as_str().to_string()),
     };
     (label, handle)
+}
+
+/// Records a product event carrying the product as it now is.
+async fn product_event(c: &mut Conn<'_>, event_type: &str, product: &Product) -> Result<()> {
+    let data = serde_json::to_value(product).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    crate::events::record(c, event_type, "product", &product.id.to_string(), data).await?;
+    Ok(())
+}
+
+/// After a variant or price change: `product.updated` with the product as it now is.
+async fn product_changed(c: &mut Conn<'_>, id: ProductId) -> Result<()> {
+    let product = repo::find_product(c, id).await?.ok_or_else(|| not_found("product"))?;
+    product_event(c, "product.updated", &product).await
 }
 
 fn product_options(product: &Product) -> Vec<(String, Vec<String>)> {

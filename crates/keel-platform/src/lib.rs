@@ -1,0 +1,11 @@
+//! Keel's adapters to the world outside the database. Each has an embedded default that needs no
+//! other service, and a distributed implementation chosen by configuration:
+//!
+//! | adapter | embedded | distributed |
+//! | --- | --- | --- |
+//! | [`bus::EventBus`] | in-process broadcast | NATS JetStream |
+//!
+//! Nothing here holds business rules; the services decide what to publish, the adapters only
+//! carry it.
+
+pub mod bus;

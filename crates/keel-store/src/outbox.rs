@@ -1,0 +1,157 @@
+//! The outbox table: events appended in the change's transaction, read back in `seq` order by
+//! the relay, marked published once the bus has them.
+
+use crate::{Conn, Result, StoreError};
+use chrono::{DateTime, Utc};
+use keel_domain::EventId;
+use keel_domain::event::{AggregateRef, Event};
+use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sqlx::types::Json;
+
+#[derive(Iden)]
+enum OutboxEvents {
+    Table,
+    Seq,
+    Id,
+    EventType,
+    Version,
+    AggregateType,
+    AggregateId,
+    Data,
+    OccurredAt,
+    PublishedAt,
+}
+
+/// Appends an event in the caller's transaction (and wakes the relay when it commits).
+pub async fn append(c: &mut Conn<'_>, event: &Event) -> Result<()> {
+    let stmt = Query::insert()
+        .into_table(OutboxEvents::Table)
+        .columns([
+            OutboxEvents::Id,
+            OutboxEvents::EventType,
+            OutboxEvents::Version,
+            OutboxEvents::AggregateType,
+            OutboxEvents::AggregateId,
+            OutboxEvents::Data,
+            OutboxEvents::OccurredAt,
+        ])
+        .values_panic([
+            event.id.to_string().into(),
+            event.event_type.clone().into(),
+            i32::try_from(event.version).unwrap_or(i32::MAX).into(),
+            event.aggregate.kind.clone().into(),
+            event.aggregate.id.clone().into(),
+            event.data.clone().into(),
+            event.occurred_at.into(),
+        ])
+        .to_owned();
+    c.execute(&stmt).await?;
+    c.signal_jobs("outbox").await
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    seq: i64,
+    id: String,
+    event_type: String,
+    version: i32,
+    aggregate_type: String,
+    aggregate_id: String,
+    data: Json<serde_json::Value>,
+    occurred_at: DateTime<Utc>,
+}
+
+/// The oldest unpublished events, in the order they were appended, with their sequence numbers.
+pub async fn unpublished(c: &mut Conn<'_>, limit: u64) -> Result<Vec<(i64, Event)>> {
+    let q = Query::select()
+        .columns([
+            OutboxEvents::Seq,
+            OutboxEvents::Id,
+            OutboxEvents::EventType,
+            OutboxEvents::Version,
+            OutboxEvents::AggregateType,
+            OutboxEvents::AggregateId,
+            OutboxEvents::Data,
+            OutboxEvents::OccurredAt,
+        ])
+        .from(OutboxEvents::Table)
+        .and_where(Expr::col(OutboxEvents::PublishedAt).is_null())
+        .order_by(OutboxEvents::Seq, Order::Asc)
+        .limit(limit)
+        .to_owned();
+    let rows: Vec<OutboxRow> = c.fetch_all(&q).await?;
+    rows.into_iter()
+        .map(|r| {
+            let id = EventId::parse(&r.id).map_err(|_| StoreError::Corrupt(format!("event id {:?}", r.id)))?;
+            Ok((
+                r.seq,
+                Event {
+                    id,
+                    event_type: r.event_type,
+                    version: u32::try_from(r.version).unwrap_or(1),
+                    occurred_at: r.occurred_at,
+                    aggregate: AggregateRef { kind: r.aggregate_type, id: r.aggregate_id },
+                    data: r.data.0,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Marks events published.
+pub async fn mark_published(c: &mut Conn<'_>, seqs: &[i64], at: DateTime<Utc>) -> Result<()> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let stmt = Query::update()
+        .table(OutboxEvents::Table)
+        .value(OutboxEvents::PublishedAt, at)
+        .and_where(Expr::col(OutboxEvents::Seq).is_in(seqs.iter().copied()))
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+/// How many events wait to be published (the relay's lag).
+pub async fn unpublished_count(c: &mut Conn<'_>) -> Result<i64> {
+    let q = Query::select()
+        .expr(Expr::col(OutboxEvents::Seq).count())
+        .from(OutboxEvents::Table)
+        .and_where(Expr::col(OutboxEvents::PublishedAt).is_null())
+        .to_owned();
+    c.fetch_i64(&q).await
+}
+
+/// Every event of an aggregate, oldest first (audit trails, tests).
+pub async fn for_aggregate(c: &mut Conn<'_>, kind: &str, id: &str) -> Result<Vec<Event>> {
+    let q = Query::select()
+        .columns([
+            OutboxEvents::Seq,
+            OutboxEvents::Id,
+            OutboxEvents::EventType,
+            OutboxEvents::Version,
+            OutboxEvents::AggregateType,
+            OutboxEvents::AggregateId,
+            OutboxEvents::Data,
+            OutboxEvents::OccurredAt,
+        ])
+        .from(OutboxEvents::Table)
+        .and_where(Expr::col(OutboxEvents::AggregateType).eq(kind))
+        .and_where(Expr::col(OutboxEvents::AggregateId).eq(id))
+        .order_by(OutboxEvents::Seq, Order::Asc)
+        .to_owned();
+    let rows: Vec<OutboxRow> = c.fetch_all(&q).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(Event {
+                id: EventId::parse(&r.id).ok()?,
+                event_type: r.event_type,
+                version: u32::try_from(r.version).unwrap_or(1),
+                occurred_at: r.occurred_at,
+                aggregate: AggregateRef { kind: r.aggregate_type, id: r.aggregate_id },
+                data: r.data.0,
+            })
+        })
+        .collect())
+}
