@@ -29,7 +29,14 @@ macro_rules! needs {
     )*};
 }
 
-needs!(ProductsRead => ProductsRead, ProductsWrite => ProductsWrite, JobsRead => JobsRead, JobsWrite => JobsWrite);
+needs!(
+    ProductsRead => ProductsRead,
+    ProductsWrite => ProductsWrite,
+    JobsRead => JobsRead,
+    JobsWrite => JobsWrite,
+    WebhooksRead => WebhooksRead,
+    WebhooksWrite => WebhooksWrite,
+);
 
 /// An authenticated principal holding the permission `P`.
 pub struct Authorized<P: Needs> {

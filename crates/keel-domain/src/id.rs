@@ -173,6 +173,21 @@ typed_id!(
     EventId,
     "evt"
 );
+typed_id!(
+    /// A webhook endpoint.
+    WebhookId,
+    "wh"
+);
+typed_id!(
+    /// One event's delivery to one webhook endpoint.
+    DeliveryId,
+    "whd"
+);
+typed_id!(
+    /// One attempt of a webhook delivery.
+    AttemptId,
+    "wha"
+);
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,10 @@ pub enum Permission {
     JobsRead,
     #[serde(rename = "jobs:write")]
     JobsWrite,
+    #[serde(rename = "webhooks:read")]
+    WebhooksRead,
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
 }
 
 impl Permission {
@@ -32,6 +36,8 @@ impl Permission {
         Permission::SettingsWrite,
         Permission::JobsRead,
         Permission::JobsWrite,
+        Permission::WebhooksRead,
+        Permission::WebhooksWrite,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -43,6 +49,8 @@ impl Permission {
             Permission::SettingsWrite => "settings:write",
             Permission::JobsRead => "jobs:read",
             Permission::JobsWrite => "jobs:write",
+            Permission::WebhooksRead => "webhooks:read",
+            Permission::WebhooksWrite => "webhooks:write",
         }
     }
 

@@ -5,7 +5,10 @@
 //! | --- | --- | --- |
 //! | [`bus::EventBus`] | in-process broadcast | NATS JetStream |
 //!
+//! and [`http`], the guarded client for calls to addresses other people chose (webhooks).
+//!
 //! Nothing here holds business rules; the services decide what to publish, the adapters only
 //! carry it.
 
 pub mod bus;
+pub mod http;

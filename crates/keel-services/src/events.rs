@@ -1,6 +1,7 @@
 //! Recording domain events. A service calls [`record`] inside the transaction that makes the
 //! change, so the event is stored if and only if the change commits (the transactional outbox);
-//! the worker's relay then publishes it to the event bus.
+//! the worker's relay then publishes it to the event bus, and a fan-out job (enqueued in the same
+//! transaction) hands it to the webhook endpoints that want it.
 
 use crate::{Result, now};
 use keel_domain::EventId;
@@ -24,5 +25,6 @@ pub async fn record(
         data,
     };
     outbox::append(c, &event).await?;
+    crate::webhooks::schedule_fan_out(c, &event).await?;
     Ok(event)
 }

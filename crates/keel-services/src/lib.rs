@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
+pub mod webhooks;
 
 pub use error::ServiceError;
 pub use keel_store::{Db, DbConfig, Engine};
@@ -24,6 +25,13 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now().trunc_subsecs(6)
 }
 
+/// Settings that change what services allow.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceOptions {
+    /// Let webhooks target private, loopback and link-local addresses (tests, development).
+    pub webhooks_allow_private: bool,
+}
+
 /// Every service, built once at start-up and shared by the api and worker roles.
 #[derive(Clone)]
 pub struct Services {
@@ -32,11 +40,18 @@ pub struct Services {
     pub api_keys: api_keys::ApiKeyService,
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
+    pub webhooks: webhooks::WebhookService,
 }
 
 impl Services {
+    /// Services with default options (webhooks may only target public addresses).
     pub fn new(db: Db) -> Self {
+        Self::with_options(db, ServiceOptions::default())
+    }
+
+    pub fn with_options(db: Db, options: ServiceOptions) -> Self {
         Services {
+            webhooks: webhooks::WebhookService::new(db.clone(), options.webhooks_allow_private),
             catalog: catalog::CatalogService::new(db.clone()),
             api_keys: api_keys::ApiKeyService::new(db.clone()),
             idempotency: idempotency::IdempotencyService::new(db.clone()),

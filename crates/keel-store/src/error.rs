@@ -11,6 +11,11 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("product_options_name_key", "product_options.product_id, product_options.name", "option.name"),
     ("stock_locations_code_key", "stock_locations.code", "stock_location.code"),
     ("api_keys_secret_hash_key", "api_keys.secret_hash", "api_key.secret"),
+    (
+        "webhook_deliveries_event_key",
+        "webhook_deliveries.endpoint_id, webhook_deliveries.event_id",
+        "webhook_delivery.event",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

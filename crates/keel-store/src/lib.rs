@@ -18,9 +18,13 @@ pub mod jobs;
 mod migrate;
 pub mod outbox;
 pub mod schedules;
+pub mod webhooks;
 
 pub use db::{Conn, Db, DbConfig, Engine, JOBS_CHANNEL, JobWakeups, Leadership, PoolStats, PooledConn, Record, Tx};
 pub use error::StoreError;
 pub use migrate::MIGRATION_COUNT;
+
+/// A JSON column value (for records that carry one).
+pub use sqlx::types::Json as JsonColumn;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

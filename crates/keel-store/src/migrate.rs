@@ -41,6 +41,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0005_outbox.sql"),
         include_str!("../migrations/sqlite/0005_outbox.sql"),
     ),
+    (
+        6,
+        "webhooks",
+        include_str!("../migrations/postgres/0006_webhooks.sql"),
+        include_str!("../migrations/sqlite/0006_webhooks.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

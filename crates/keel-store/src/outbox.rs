@@ -122,6 +122,35 @@ pub async fn unpublished_count(c: &mut Conn<'_>) -> Result<i64> {
     c.fetch_i64(&q).await
 }
 
+/// One event by id.
+pub async fn find(c: &mut Conn<'_>, id: EventId) -> Result<Option<Event>> {
+    let q = Query::select()
+        .columns([
+            OutboxEvents::Seq,
+            OutboxEvents::Id,
+            OutboxEvents::EventType,
+            OutboxEvents::Version,
+            OutboxEvents::AggregateType,
+            OutboxEvents::AggregateId,
+            OutboxEvents::Data,
+            OutboxEvents::OccurredAt,
+        ])
+        .from(OutboxEvents::Table)
+        .and_where(Expr::col(OutboxEvents::Id).eq(id.to_string()))
+        .to_owned();
+    let row: Option<OutboxRow> = c.fetch_optional(&q).await?;
+    Ok(row.and_then(|r| {
+        Some(Event {
+            id: EventId::parse(&r.id).ok()?,
+            event_type: r.event_type,
+            version: u32::try_from(r.version).unwrap_or(1),
+            occurred_at: r.occurred_at,
+            aggregate: AggregateRef { kind: r.aggregate_type, id: r.aggregate_id },
+            data: r.data.0,
+        })
+    }))
+}
+
 /// Every event of an aggregate, oldest first (audit trails, tests).
 pub async fn for_aggregate(c: &mut Conn<'_>, kind: &str, id: &str) -> Result<Vec<Event>> {
     let q = Query::select()

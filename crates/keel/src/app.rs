@@ -20,7 +20,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         None => format!("cannot open the SQLite database at {}", db_config.sqlite_path.display()),
     })?;
     db.migrate().await.context("database migration failed")?;
-    Ok(Services::new(db))
+    let options = keel_services::ServiceOptions { webhooks_allow_private: config.webhooks_allow_private };
+    Ok(Services::with_options(db, options))
 }
 
 /// Seeds the demo catalog if the database has no products. Returns what was written, if anything.
@@ -103,7 +104,26 @@ pub fn worker_registry(services: &Services, config: &Config) -> keel_worker::Reg
             }
         })
         // A job that does nothing: for measuring the queue itself.
-        .handle(NOOP, |_| async { Ok(()) });
+        .handle(NOOP, |_| async { Ok(()) })
+        .queue(keel_services::webhooks::QUEUE, concurrency, Duration::from_secs(60));
+    let webhooks = services.webhooks.clone();
+    registry = registry.handle(keel_services::webhooks::FANOUT_JOB, move |ctx| {
+        let webhooks = webhooks.clone();
+        async move {
+            let id = ctx.payload["event_id"].as_str().unwrap_or_default();
+            let id = keel_domain::EventId::parse(id).map_err(|e| keel_worker::JobError(format!("bad payload: {e}")))?;
+            webhooks.fan_out(id).await?;
+            Ok(())
+        }
+    });
+    let webhooks = services.webhooks.clone();
+    registry = registry.handle(keel_services::webhooks::DELIVER_JOB, move |ctx| {
+        let webhooks = webhooks.clone();
+        async move {
+            webhooks.deliver(ctx.payload["delivery_id"].as_str().unwrap_or_default()).await?;
+            Ok(())
+        }
+    });
     if let Ok(hourly) = Cron::parse("17 * * * *") {
         registry = registry.schedule(
             PURGE_IDEMPOTENCY_KEYS,

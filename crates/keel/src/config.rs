@@ -54,6 +54,8 @@ pub struct Config {
     pub nats_stream: String,
     /// `KEEL_NATS_SUBJECT_PREFIX`: events go to `{prefix}.{event type}`.
     pub nats_subject_prefix: String,
+    /// `KEEL_WEBHOOKS_ALLOW_PRIVATE`: let webhooks target private and loopback addresses.
+    pub webhooks_allow_private: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +87,7 @@ impl Default for Config {
             nats_url: None,
             nats_stream: "KEEL_EVENTS".into(),
             nats_subject_prefix: "keel.events".into(),
+            webhooks_allow_private: false,
         }
     }
 }
@@ -110,6 +113,7 @@ const ENV_KEYS: &[&str] = &[
     "nats_url",
     "nats_stream",
     "nats_subject_prefix",
+    "webhooks_allow_private",
 ];
 
 impl Config {

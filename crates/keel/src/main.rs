@@ -56,6 +56,7 @@ enum ApikeyCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    keel_platform::http::install_crypto();
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
         println!("{}", keel_api::openapi().to_pretty_json()?);

@@ -75,6 +75,7 @@ mod reqwest {
     pub use ::reqwest::*;
     /// A tiny blocking facade over the async client, for these process-level tests.
     pub fn blocking_client() -> Blocking {
+        keel_platform::http::install_crypto();
         Blocking {
             rt: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
             client: Client::new(),

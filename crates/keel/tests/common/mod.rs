@@ -41,7 +41,13 @@ impl Database {
     /// Creates the database, or `None` when PostgreSQL is unavailable outside CI.
     pub async fn create(backend: Backend) -> Option<Database> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config { data_dir: dir.path().to_path_buf(), db_max_connections: 8, ..Config::default() };
+        // Tests deliver webhooks to receivers on 127.0.0.1.
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            db_max_connections: 8,
+            webhooks_allow_private: true,
+            ..Config::default()
+        };
         let mut pg_name = None;
         if backend == Backend::Postgres {
             let admin = admin_database_url();
@@ -96,6 +102,7 @@ pub struct TestApp {
 impl TestApp {
     /// Boots Keel on `db`, with the demo catalog when `demo` is set.
     pub async fn spawn(db: &Database, backend: Backend, demo: bool) -> TestApp {
+        keel_platform::http::install_crypto();
         let config = db.config.clone();
         let services = keel::app::open(&config).await.expect("open database");
         if demo {

@@ -1,8 +1,9 @@
-//! The admin API (`/v1/admin`): catalog management and the job queue, for staff and API keys. Every handler takes
+//! The admin API (`/v1/admin`): catalog, job queue and webhooks, for staff and API keys. Every handler takes
 //! an `Authorized<Permission>` argument naming what it needs; responses are never cached.
 
 mod catalog;
 mod jobs;
+mod webhooks;
 
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,4 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::retry_job))
         .routes(routes!(jobs::discard_job))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
 }
