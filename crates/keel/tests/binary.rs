@@ -266,3 +266,107 @@ async fn worker_processes_share_one_postgres_queue() {
     services.db.close().await;
     db.drop_now().await;
 }
+
+/// A worker process killed with SIGKILL in the middle of a job: once its lease expires, another
+/// worker process finishes the job. The effect lands once: the receiver sees the delivery twice
+/// with one `webhook-id` and, deduplicating by it as receivers must, acts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_job_is_finished_by_another_worker() {
+    let Some(db) = common::Database::create(common::Backend::Postgres).await else { return };
+    let url = db.config.database_url.clone().unwrap();
+    let services = keel::app::open(&db.config).await.unwrap();
+
+    // The receiver hangs on its first request (the worker will die waiting) and accepts the rest.
+    let requests: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (r, a) = (requests.clone(), arrived.clone());
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let (r, a) = (r.clone(), a.clone());
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_string();
+                let first = {
+                    let mut got = r.lock().unwrap();
+                    got.push(id);
+                    got.len() == 1
+                };
+                a.notify_waiters();
+                if first {
+                    std::future::pending::<()>().await;
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let input = keel_services::webhooks::WebhookCreate {
+        url: hook_url,
+        events: vec!["product.*".into()],
+        description: String::new(),
+    };
+    let hook = services.webhooks.create(&input).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let worker = |name: &str| {
+        keel()
+            .current_dir(dir.path())
+            .env("KEEL_DATABASE_URL", &url)
+            .env("KEEL_DEMO_SEED", "false")
+            .env("KEEL_WORKER_LEASE_SECS", "3")
+            .env("KEEL_WEBHOOKS_ALLOW_PRIVATE", "true")
+            .env("HOSTNAME", name)
+            .args(["serve", "--role", "worker"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = worker("first");
+    let create = serde_json::from_value(serde_json::json!({"title": "Killed Mid-Job", "status": "published"})).unwrap();
+    services.catalog.create_product(&create).await.unwrap();
+
+    // Wait for the first delivery attempt to be in flight, then kill its worker outright.
+    let until = Instant::now() + Duration::from_secs(60);
+    while requests.lock().unwrap().is_empty() {
+        let notified = arrived.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !requests.lock().unwrap().is_empty() {
+            break;
+        }
+        let left = until.checked_duration_since(Instant::now()).expect("the first worker never delivered");
+        let _ = tokio::time::timeout(left, notified).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // A second worker takes the job over once the dead one's lease has expired.
+    let mut second = worker("second");
+    let until = Instant::now() + Duration::from_secs(60);
+    let delivery = loop {
+        let deliveries = services.webhooks.deliveries(hook.id, 10).await.unwrap();
+        if let Some(d) = deliveries.into_iter().find(|d| d.state == "succeeded") {
+            break d;
+        }
+        assert!(Instant::now() < until, "the second worker never finished the delivery");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let seen = requests.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "delivered twice (at least once), {seen:?}");
+    let distinct: std::collections::HashSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), 1, "both carry the same webhook-id, so the receiver acts once");
+    assert_eq!(delivery.event_id.to_string(), seen[0]);
+    let jobs = services.jobs.list(Some("completed"), Some(keel_services::webhooks::QUEUE), None, 100).await.unwrap();
+    let deliver =
+        jobs.iter().find(|j| j.kind == keel_services::webhooks::DELIVER_JOB).expect("the delivery job completed");
+    assert_eq!(deliver.attempts, 2, "the killed run counted as an attempt");
+    assert!(deliver.locked_by.as_deref().unwrap().starts_with("second:"), "finished by the second worker");
+    services.db.close().await;
+    db.drop_now().await;
+}
