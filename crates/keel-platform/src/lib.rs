@@ -4,6 +4,7 @@
 //! | adapter | embedded | distributed |
 //! | --- | --- | --- |
 //! | [`bus::EventBus`] | in-process broadcast | NATS JetStream |
+//! | [`mail::Mailer`] | `.eml` files in the data directory | SMTP (STARTTLS or TLS) |
 //!
 //! and [`http`], the guarded client for calls to addresses other people chose (webhooks).
 //!
@@ -12,3 +13,4 @@
 
 pub mod bus;
 pub mod http;
+pub mod mail;

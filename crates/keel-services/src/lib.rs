@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 pub mod idempotency;
 pub mod jobs;
+pub mod mail;
 pub mod webhooks;
 
 pub use error::ServiceError;

@@ -83,8 +83,16 @@ pub enum Role {
     Worker,
 }
 
+/// The configured mailer: SMTP when `KEEL_SMTP_URL` is set, else `.eml` files in the data dir.
+pub fn mailer(config: &Config) -> anyhow::Result<keel_platform::mail::Mailer> {
+    Ok(match &config.smtp_url {
+        Some(url) => keel_platform::mail::Mailer::smtp(url, &config.mail_from)?,
+        None => keel_platform::mail::Mailer::files(config.data_dir.join("mail"), &config.mail_from)?,
+    })
+}
+
 /// The jobs this build of Keel knows how to run, and its recurring schedules.
-pub fn worker_registry(services: &Services, config: &Config) -> keel_worker::Registry {
+pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<keel_worker::Registry> {
     use keel_domain::schedule::Cron;
     use keel_services::jobs::JobSpec;
     let concurrency = config.worker_concurrency;
@@ -124,6 +132,20 @@ pub fn worker_registry(services: &Services, config: &Config) -> keel_worker::Reg
             Ok(())
         }
     });
+    let mailer = mailer(config)?;
+    registry = registry.queue(keel_services::mail::QUEUE, concurrency, Duration::from_secs(120)).handle(
+        keel_services::mail::SEND_JOB,
+        move |ctx| {
+            let mailer = mailer.clone();
+            async move {
+                let template = serde_json::from_value(ctx.payload["template"].clone())?;
+                let to = ctx.payload["to"].as_str().unwrap_or_default();
+                let mail = keel_services::mail::render(template, to, &ctx.payload["data"])?;
+                mailer.send(&mail).await?;
+                Ok(())
+            }
+        },
+    );
     if let Ok(hourly) = Cron::parse("17 * * * *") {
         registry = registry.schedule(
             PURGE_IDEMPOTENCY_KEYS,
@@ -131,7 +153,7 @@ pub fn worker_registry(services: &Services, config: &Config) -> keel_worker::Reg
             JobSpec::new(PURGE_IDEMPOTENCY_KEYS, serde_json::json!({})).queue("maintenance"),
         );
     }
-    registry
+    Ok(registry)
 }
 
 /// Deletes idempotency keys past their 24 h lifetime (hourly).
@@ -149,7 +171,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (worker, relay) = match role {
         Role::All | Role::Worker => {
-            let registry = worker_registry(&services, config);
+            let registry = worker_registry(&services, config)?;
             let worker = keel_worker::Worker::start(services.db.clone(), registry, config.worker()).await?;
             let bus = event_bus(config).await?;
             let relay = keel_worker::relay::start(services.db.clone(), bus, keel_worker::relay::RelayConfig::default());

@@ -56,6 +56,10 @@ pub struct Config {
     pub nats_subject_prefix: String,
     /// `KEEL_WEBHOOKS_ALLOW_PRIVATE`: let webhooks target private and loopback addresses.
     pub webhooks_allow_private: bool,
+    /// `KEEL_SMTP_URL`: send mail over SMTP (absent: `.eml` files in `{data_dir}/mail`).
+    pub smtp_url: Option<String>,
+    /// `KEEL_MAIL_FROM`: the sender of Keel's mail.
+    pub mail_from: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +92,8 @@ impl Default for Config {
             nats_stream: "KEEL_EVENTS".into(),
             nats_subject_prefix: "keel.events".into(),
             webhooks_allow_private: false,
+            smtp_url: None,
+            mail_from: "Keel <no-reply@keel.localhost>".into(),
         }
     }
 }
@@ -114,6 +120,8 @@ const ENV_KEYS: &[&str] = &[
     "nats_stream",
     "nats_subject_prefix",
     "webhooks_allow_private",
+    "smtp_url",
+    "mail_from",
 ];
 
 impl Config {
