@@ -5,6 +5,7 @@
 //! | --- | --- | --- |
 //! | [`bus::EventBus`] | in-process broadcast | NATS JetStream |
 //! | [`mail::Mailer`] | `.eml` files in the data directory | SMTP (STARTTLS or TLS) |
+//! | [`files::FileStore`] | a local directory | (object storage, later) |
 //!
 //! and [`http`], the guarded client for calls to addresses other people chose (webhooks).
 //!
@@ -12,5 +13,6 @@
 //! carry it.
 
 pub mod bus;
+pub mod files;
 pub mod http;
 pub mod mail;

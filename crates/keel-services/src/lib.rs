@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod catalog;
 pub mod demo;
+pub mod documents;
 mod error;
 pub mod events;
 pub mod idempotency;

@@ -153,7 +153,24 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
             JobSpec::new(PURGE_IDEMPOTENCY_KEYS, serde_json::json!({})).queue("maintenance"),
         );
     }
+    let files = file_store(config);
+    registry = registry.queue(keel_services::documents::QUEUE, 1, Duration::from_secs(120)).handle(
+        keel_services::documents::RENDER_INVOICE_JOB,
+        move |ctx| {
+            let files = files.clone();
+            async move {
+                let invoice: keel_services::documents::Invoice = serde_json::from_value(ctx.payload)?;
+                keel_services::documents::render_invoice(&files, &invoice).await?;
+                Ok(())
+            }
+        },
+    );
     Ok(registry)
+}
+
+/// Where generated documents are kept: `{data_dir}/files`.
+pub fn file_store(config: &Config) -> keel_platform::files::FileStore {
+    keel_platform::files::FileStore::local(config.data_dir.join("files"))
 }
 
 /// Deletes idempotency keys past their 24 h lifetime (hourly).
