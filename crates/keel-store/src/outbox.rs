@@ -61,9 +61,9 @@ struct OutboxRow {
     occurred_at: DateTime<Utc>,
 }
 
-/// The oldest unpublished events, in the order they were appended, with their sequence numbers.
-pub async fn unpublished(c: &mut Conn<'_>, limit: u64) -> Result<Vec<(i64, Event)>> {
-    let q = Query::select()
+/// The columns of an event, in `OutboxRow` order.
+fn select_events() -> sea_query::SelectStatement {
+    Query::select()
         .columns([
             OutboxEvents::Seq,
             OutboxEvents::Id,
@@ -75,27 +75,35 @@ pub async fn unpublished(c: &mut Conn<'_>, limit: u64) -> Result<Vec<(i64, Event
             OutboxEvents::OccurredAt,
         ])
         .from(OutboxEvents::Table)
+        .to_owned()
+}
+
+impl OutboxRow {
+    fn into_event(self) -> Result<(i64, Event)> {
+        let id = EventId::parse(&self.id).map_err(|_| StoreError::Corrupt(format!("event id {:?}", self.id)))?;
+        Ok((
+            self.seq,
+            Event {
+                id,
+                event_type: self.event_type,
+                version: u32::try_from(self.version).unwrap_or(1),
+                occurred_at: self.occurred_at,
+                aggregate: AggregateRef { kind: self.aggregate_type, id: self.aggregate_id },
+                data: self.data.0,
+            },
+        ))
+    }
+}
+
+/// The oldest unpublished events, in the order they were appended, with their sequence numbers.
+pub async fn unpublished(c: &mut Conn<'_>, limit: u64) -> Result<Vec<(i64, Event)>> {
+    let q = select_events()
         .and_where(Expr::col(OutboxEvents::PublishedAt).is_null())
         .order_by(OutboxEvents::Seq, Order::Asc)
         .limit(limit)
         .to_owned();
     let rows: Vec<OutboxRow> = c.fetch_all(&q).await?;
-    rows.into_iter()
-        .map(|r| {
-            let id = EventId::parse(&r.id).map_err(|_| StoreError::Corrupt(format!("event id {:?}", r.id)))?;
-            Ok((
-                r.seq,
-                Event {
-                    id,
-                    event_type: r.event_type,
-                    version: u32::try_from(r.version).unwrap_or(1),
-                    occurred_at: r.occurred_at,
-                    aggregate: AggregateRef { kind: r.aggregate_type, id: r.aggregate_id },
-                    data: r.data.0,
-                },
-            ))
-        })
-        .collect()
+    rows.into_iter().map(OutboxRow::into_event).collect()
 }
 
 /// Marks events published.
@@ -124,63 +132,18 @@ pub async fn unpublished_count(c: &mut Conn<'_>) -> Result<i64> {
 
 /// One event by id.
 pub async fn find(c: &mut Conn<'_>, id: EventId) -> Result<Option<Event>> {
-    let q = Query::select()
-        .columns([
-            OutboxEvents::Seq,
-            OutboxEvents::Id,
-            OutboxEvents::EventType,
-            OutboxEvents::Version,
-            OutboxEvents::AggregateType,
-            OutboxEvents::AggregateId,
-            OutboxEvents::Data,
-            OutboxEvents::OccurredAt,
-        ])
-        .from(OutboxEvents::Table)
-        .and_where(Expr::col(OutboxEvents::Id).eq(id.to_string()))
-        .to_owned();
+    let q = select_events().and_where(Expr::col(OutboxEvents::Id).eq(id.to_string())).to_owned();
     let row: Option<OutboxRow> = c.fetch_optional(&q).await?;
-    Ok(row.and_then(|r| {
-        Some(Event {
-            id: EventId::parse(&r.id).ok()?,
-            event_type: r.event_type,
-            version: u32::try_from(r.version).unwrap_or(1),
-            occurred_at: r.occurred_at,
-            aggregate: AggregateRef { kind: r.aggregate_type, id: r.aggregate_id },
-            data: r.data.0,
-        })
-    }))
+    row.map(|r| r.into_event().map(|(_, e)| e)).transpose()
 }
 
 /// Every event of an aggregate, oldest first (audit trails, tests).
 pub async fn for_aggregate(c: &mut Conn<'_>, kind: &str, id: &str) -> Result<Vec<Event>> {
-    let q = Query::select()
-        .columns([
-            OutboxEvents::Seq,
-            OutboxEvents::Id,
-            OutboxEvents::EventType,
-            OutboxEvents::Version,
-            OutboxEvents::AggregateType,
-            OutboxEvents::AggregateId,
-            OutboxEvents::Data,
-            OutboxEvents::OccurredAt,
-        ])
-        .from(OutboxEvents::Table)
+    let q = select_events()
         .and_where(Expr::col(OutboxEvents::AggregateType).eq(kind))
         .and_where(Expr::col(OutboxEvents::AggregateId).eq(id))
         .order_by(OutboxEvents::Seq, Order::Asc)
         .to_owned();
     let rows: Vec<OutboxRow> = c.fetch_all(&q).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(Event {
-                id: EventId::parse(&r.id).ok()?,
-                event_type: r.event_type,
-                version: u32::try_from(r.version).unwrap_or(1),
-                occurred_at: r.occurred_at,
-                aggregate: AggregateRef { kind: r.aggregate_type, id: r.aggregate_id },
-                data: r.data.0,
-            })
-        })
-        .collect())
+    rows.into_iter().map(|r| r.into_event().map(|(_, e)| e)).collect()
 }
