@@ -314,8 +314,9 @@ impl WebhookService {
         Ok(created)
     }
 
-    /// Delivery job: one attempt. `Err` asks the job queue to retry later.
-    pub async fn deliver(&self, delivery_id: &str) -> Result<()> {
+    /// Delivery job: one attempt. `Err` asks the job queue to retry later; on the job's
+    /// `last_attempt` a failure marks the delivery `failed` (the job then goes to the dead letters).
+    pub async fn deliver(&self, delivery_id: &str, last_attempt: bool) -> Result<()> {
         let (delivery, endpoint, event) = {
             let mut conn = self.db.read().await?;
             let mut c = conn.conn();
@@ -334,7 +335,11 @@ impl WebhookService {
         }
         let (status, latency, excerpt, error) = self.attempt(&endpoint, &event).await;
         let success = status.is_some_and(|s| (200..300).contains(&s));
-        let state = if success { "succeeded" } else { "pending" };
+        let state = match (success, last_attempt) {
+            (true, _) => "succeeded",
+            (false, true) => "failed",
+            (false, false) => "pending",
+        };
         self.finish(&delivery, &endpoint, state, status, latency, excerpt, error.clone()).await?;
         if success {
             Ok(())

@@ -128,7 +128,8 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
     registry = registry.handle(keel_services::webhooks::DELIVER_JOB, move |ctx| {
         let webhooks = webhooks.clone();
         async move {
-            webhooks.deliver(ctx.payload["delivery_id"].as_str().unwrap_or_default()).await?;
+            let last_attempt = ctx.attempt >= keel_services::webhooks::DELIVERY_ATTEMPTS;
+            webhooks.deliver(ctx.payload["delivery_id"].as_str().unwrap_or_default(), last_attempt).await?;
             Ok(())
         }
     });
