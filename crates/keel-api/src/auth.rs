@@ -1,18 +1,27 @@
-//! Who may call an admin route: `Authorization: Bearer <api key>` plus a named permission.
+//! Who is calling: extractors that authenticate a request before its handler runs.
 //!
-//! A handler states the permission it needs in its signature — `_: Authorized<ProductsWrite>` —
-//! so the rule sits where the route is defined, and the same marker puts the permission into the
-//! route's OpenAPI `security` entry. No key (or an unknown, revoked one) is 401; a key without the
-//! permission is 403.
+//! - [`Authorized<P>`] — an admin principal (a staff member's access token or an API key) holding
+//!   the permission `P`. A handler states the permission in its signature —
+//!   `_: Authorized<ProductsWrite>` — so the rule sits where the route is defined, and the
+//!   route's OpenAPI `security` entry names the same permission (a test checks every admin route
+//!   answers 403 to a principal without it). No credentials, or unknown, expired or revoked ones,
+//!   are 401; missing the permission is 403.
+//! - [`AdminPrincipal`] — any admin principal, for routes about the caller itself (`/auth/me`).
+//! - [`SignedIn`] — a customer's access token, for `/v1/store/customers/me…`.
+//! - [`ClientAddr`] — the peer address, for throttling.
+//!
+//! Routes that take none of these are public, and say so in their documentation.
 
 use crate::AppState;
 use crate::problem::ApiError;
-use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use keel_domain::permission::Permission;
-use keel_services::api_keys::Principal;
+use keel_services::identity::{CustomerPrincipal, Principal};
+use std::convert::Infallible;
 use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 /// A permission as a type, so a handler can require it in its signature.
 pub trait Needs: Send + Sync + 'static {
@@ -20,25 +29,48 @@ pub trait Needs: Send + Sync + 'static {
 }
 
 macro_rules! needs {
-    ($($name:ident => $perm:ident),* $(,)?) => {$(
-        #[doc = concat!("Requires `", stringify!($perm), "`.")]
+    ($($name:ident),* $(,)?) => {$(
+        #[doc = concat!("Requires the `", stringify!($name), "` permission.")]
         pub struct $name;
         impl Needs for $name {
-            const PERMISSION: Permission = Permission::$perm;
+            const PERMISSION: Permission = Permission::$name;
         }
     )*};
 }
 
 needs!(
-    ProductsRead => ProductsRead,
-    ProductsWrite => ProductsWrite,
-    JobsRead => JobsRead,
-    JobsWrite => JobsWrite,
-    WebhooksRead => WebhooksRead,
-    WebhooksWrite => WebhooksWrite,
+    ProductsRead,
+    ProductsWrite,
+    CustomersRead,
+    StaffRead,
+    StaffWrite,
+    AuditRead,
+    JobsRead,
+    JobsWrite,
+    WebhooksRead,
+    WebhooksWrite,
 );
 
-/// An authenticated principal holding the permission `P`.
+/// Where the audit layer learns who made a change: the admin extractors fill it.
+#[derive(Clone, Default)]
+pub struct AuditSlot(pub Arc<OnceLock<Principal>>);
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let header = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn admin_principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let token = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
+    let principal = state.services.staff.authenticate(token).await?;
+    if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+        let _ = slot.0.set(principal.clone());
+    }
+    Ok(principal)
+}
+
+/// An authenticated admin principal holding the permission `P`.
 pub struct Authorized<P: Needs> {
     pub principal: Principal,
     _needs: PhantomData<P>,
@@ -48,18 +80,44 @@ impl<P: Needs> FromRequestParts<AppState> for Authorized<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
-            return Err(ApiError::unauthenticated());
-        };
-        let principal = state.services.api_keys.authenticate(token).await?;
+        let principal = admin_principal(parts, state).await?;
         if !principal.grant.allows(P::PERMISSION) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("this key lacks the `{}` permission", P::PERMISSION),
-            ));
+            return Err(ApiError::forbidden(format!("this needs the `{}` permission", P::PERMISSION)));
         }
         Ok(Authorized { principal, _needs: PhantomData })
+    }
+}
+
+/// Any authenticated admin principal (no particular permission).
+pub struct AdminPrincipal(pub Principal);
+
+impl FromRequestParts<AppState> for AdminPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(AdminPrincipal(admin_principal(parts, state).await?))
+    }
+}
+
+/// A signed-in customer.
+pub struct SignedIn(pub CustomerPrincipal);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
+        Ok(SignedIn(state.services.customers.authenticate(token).await?))
+    }
+}
+
+/// The client's address as the server saw it (the connection's peer), when known.
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<crate::tls::PeerAddr>>().map(|c| c.0.0.ip())))
     }
 }

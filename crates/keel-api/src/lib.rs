@@ -7,6 +7,7 @@
 //! routes that are not API (the docs page and its assets, demo images) are listed in
 //! [`NON_API_ROUTES`].
 
+mod audit;
 pub mod auth;
 mod docs;
 pub mod extract;
@@ -16,6 +17,7 @@ pub mod middleware;
 mod ops;
 pub mod problem;
 pub mod rest;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -55,6 +57,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// `max-age` of public catalog responses, in seconds.
     pub catalog_max_age_secs: u32,
+    /// Served over TLS: answers carry `Strict-Transport-Security`.
+    pub tls: bool,
 }
 
 impl Default for ApiConfig {
@@ -64,6 +68,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             catalog_max_age_secs: 60,
+            tls: false,
         }
     }
 }
@@ -84,17 +89,19 @@ pub struct AppState {
 #[openapi(
     info(
         title = "Keel",
-        description = "Keel's REST API. `/v1/store` serves shoppers (public catalog reads); \
-            `/v1/admin` serves staff and integrations and needs `Authorization: Bearer <api key>` \
-            holding the permission each operation names. Errors are RFC 9457 \
+        description = "Keel's REST API. `/v1/store` serves shoppers: public catalog reads, and \
+            customer accounts (`Authorization: Bearer <customer access token>` from \
+            `POST /v1/store/auth/token`). `/v1/admin` serves staff and integrations: \
+            `Authorization: Bearer <staff access token or API key>` holding the permission each \
+            operation names. Errors are RFC 9457 \
             `application/problem+json`. Money is `{\"amount\": <minor units>, \"currency\": \"EUR\"}`. \
             Lists are keyset-paginated with `limit` and an opaque `cursor`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     modifiers(&Conventions),
     tags(
-        (name = "store", description = "Public catalog for shoppers"),
-        (name = "admin", description = "Catalog and job-queue management (API key with permissions)"),
+        (name = "store", description = "Public catalog and customer accounts for shoppers"),
+        (name = "admin", description = "Catalog, customers, access, jobs and webhooks for staff and API keys (permission per operation)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -124,11 +131,20 @@ impl Modify for Conventions {
         }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "api_key",
+            "admin",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An admin API key (`keel apikey create`); the scopes listed on an operation are the permissions it needs."))
+                    .description(Some("A staff access token (`POST /v1/admin/auth/token` or OpenID Connect) or an API key; the scopes listed on an operation are the permissions it needs."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "customer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A customer access token from `POST /v1/store/auth/token`."))
                     .build(),
             ),
         );
@@ -138,22 +154,26 @@ impl Modify for Conventions {
 fn api_routes(config: &ApiConfig, state: Option<AppState>) -> OpenApiRouter<AppState> {
     let public_catalog = HeaderValue::from_str(&format!("public, max-age={}", config.catalog_max_age_secs))
         .unwrap_or(HeaderValue::from_static("public, max-age=60"));
-    let store = rest::store::router()
+    let private =
+        || SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    let store = rest::store::catalog_router()
         .layer(axum::middleware::from_fn(middleware::etag))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, public_catalog));
-    let mut admin = rest::admin::router().layer(SetResponseHeaderLayer::overriding(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    ));
+    let accounts = rest::store::account_router().layer(private());
+    let mut admin = rest::admin::router();
     if let Some(state) = state {
-        admin = admin.layer(axum::middleware::from_fn_with_state(state, idempotency::idempotency));
+        let reads = rest::admin::router().split_for_parts().0.with_state(state.clone());
+        admin = admin
+            .layer(axum::middleware::from_fn_with_state(audit::AuditState { app: state.clone(), reads }, audit::audit))
+            .layer(axum::middleware::from_fn_with_state(state, idempotency::idempotency));
     }
+    let admin = admin.layer(private());
     let ops = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(store).merge(admin).merge(ops)
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(store).merge(accounts).merge(admin).merge(ops)
 }
 
 /// The OpenAPI document of every API route (what `/openapi.json` serves and `keel openapi` prints).
@@ -183,10 +203,7 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(axum::middleware::from_fn_with_state(config.tls, middleware::security_headers))
         .layer(axum::middleware::from_fn(middleware::problem_for_bare_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(cors(config))

@@ -42,11 +42,17 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Seconds until a retry may succeed (`Retry-After`), for 429 and 503 answers.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, code, detail: detail.into(), errors: Vec::new() }
+        ApiError { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None }
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
@@ -62,7 +68,7 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
-            "this route needs a valid API key: send `Authorization: Bearer <key>`",
+            "this route needs valid credentials: send `Authorization: Bearer <token or API key>`",
         )
     }
 
@@ -85,6 +91,9 @@ impl IntoResponse for ApiError {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         // An error is never cached, by the client or anything between.
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -113,6 +122,16 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, code, message).with_errors(errors)
             }
             ServiceError::Unauthenticated => ApiError::unauthenticated(),
+            ServiceError::Forbidden(detail) => ApiError::forbidden(detail),
+            ServiceError::Throttled { retry_after_secs } => {
+                let mut err = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!("too many failed attempts; retry in {retry_after_secs} s"),
+                );
+                err.retry_after = Some(retry_after_secs);
+                err
+            }
             ServiceError::Unavailable(cause) => {
                 tracing::warn!(%cause, "dependency unavailable");
                 ApiError::new(

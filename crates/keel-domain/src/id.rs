@@ -189,6 +189,37 @@ typed_id!(
     "wha"
 );
 
+typed_id!(
+    /// A shopper's account.
+    CustomerId,
+    "cus"
+);
+typed_id!(
+    /// An address in a customer's address book.
+    AddressId,
+    "addr"
+);
+typed_id!(
+    /// A staff member's account.
+    StaffId,
+    "usr"
+);
+typed_id!(
+    /// A signed-in session (customer or staff): an access token and its refresh token.
+    SessionId,
+    "sess"
+);
+typed_id!(
+    /// An entry of the staff audit log.
+    AuditId,
+    "aud"
+);
+typed_id!(
+    /// An invitation for a new staff member.
+    InvitationId,
+    "inv"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

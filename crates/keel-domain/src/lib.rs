@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod event;
 pub mod id;
+pub mod identity;
 pub mod money;
 pub mod permission;
 pub mod retry;

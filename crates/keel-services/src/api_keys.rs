@@ -4,24 +4,14 @@
 //! its SHA-256 digest. A high-entropy secret needs no slow hash: the digest cannot be reversed,
 //! and looking a key up by digest leaks nothing useful through timing.
 
+use crate::identity::staff::ApiKeyInfo;
+use crate::identity::{Actor, Principal, digest, new_secret};
 use crate::{Result, ServiceError, now};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keel_domain::ApiKeyId;
-use keel_domain::permission::{Grant, Permission};
+use keel_domain::permission::Grant;
 use keel_store::{Db, api_keys as repo};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
-const SECRET_PREFIX: &str = "keel_sk_";
-
-/// Who is calling, once their credentials check out.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub key_id: ApiKeyId,
-    pub name: String,
-    pub grant: Grant,
-}
+pub const SECRET_PREFIX: &str = "keel_sk_";
 
 /// A freshly created key: the only moment its secret is known.
 #[derive(Debug, Clone)]
@@ -33,14 +23,21 @@ pub struct CreatedKey {
     pub grant: Grant,
 }
 
+fn info_of(r: repo::ApiKeyRecord) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: r.id,
+        name: r.name,
+        prefix: r.prefix,
+        permissions: r.permissions,
+        created_at: r.created_at,
+        last_used_at: r.last_used_at,
+        revoked_at: r.revoked_at,
+    }
+}
+
 #[derive(Clone)]
 pub struct ApiKeyService {
     db: Db,
-}
-
-fn digest(secret: &str) -> String {
-    let hash = Sha256::digest(secret.as_bytes());
-    hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl ApiKeyService {
@@ -53,33 +50,14 @@ impl ApiKeyService {
         let name = keel_domain::catalog::Label::parse(name, 100)
             .map_err(|e| ServiceError::invalid("name", e.to_string()))?
             .into_string();
-        let grant = if permissions.is_empty() || permissions.iter().any(|p| p == "*") {
-            Grant::All
-        } else {
-            let mut list = Vec::new();
-            for p in permissions {
-                match Permission::parse(p) {
-                    Some(p) => list.push(p),
-                    None => {
-                        let known: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
-                        return Err(ServiceError::invalid(
-                            "permission",
-                            format!("unknown permission {p:?}; known: {}", known.join(", ")),
-                        ));
-                    }
-                }
-            }
-            Grant::Only(list)
-        };
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let secret = format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+        let grant = if permissions.is_empty() { Grant::All } else { crate::identity::staff::parse_grant(permissions)? };
+        let (secret, secret_hash) = new_secret(SECRET_PREFIX);
         let prefix: String = secret.chars().take(SECRET_PREFIX.len() + 6).collect();
         let record = repo::ApiKeyRecord {
             id: ApiKeyId::new(),
             name: name.clone(),
             prefix: prefix.clone(),
-            secret_hash: digest(&secret),
+            secret_hash,
             permissions: grant.to_names(),
             created_at: now(),
             last_used_at: None,
@@ -108,14 +86,29 @@ impl ApiKeyService {
             repo::mark_used(&mut tx.conn(), record.id, at).await?;
             tx.commit().await?;
         }
-        Ok(Principal { key_id: record.id, name: record.name, grant: Grant::from_names(&record.permissions) })
+        Ok(Principal {
+            actor: Actor::ApiKey { id: record.id, name: record.name },
+            grant: Grant::from_names(&record.permissions),
+        })
     }
-}
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn digest_is_hex_sha256() {
-        assert_eq!(super::digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /// Every key, newest first, revoked ones included (marked).
+    pub async fn list(&self) -> Result<Vec<ApiKeyInfo>> {
+        let mut conn = self.db.read().await?;
+        Ok(repo::list(&mut conn.conn()).await?.into_iter().map(info_of).collect())
+    }
+
+    pub async fn get(&self, id: ApiKeyId) -> Result<ApiKeyInfo> {
+        let mut conn = self.db.read().await?;
+        repo::find(&mut conn.conn(), id).await?.map(info_of).ok_or(ServiceError::NotFound { entity: "API key" })
+    }
+
+    /// Revokes a key: it stops working at the next request.
+    pub async fn revoke(&self, id: ApiKeyId) -> Result<ApiKeyInfo> {
+        let mut tx = self.db.begin().await?;
+        repo::revoke(&mut tx.conn(), id, now()).await?;
+        let key = repo::find(&mut tx.conn(), id).await?.ok_or(ServiceError::NotFound { entity: "API key" })?;
+        tx.commit().await?;
+        Ok(info_of(key))
     }
 }

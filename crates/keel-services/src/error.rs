@@ -18,6 +18,12 @@ pub enum ServiceError {
     /// No valid credentials.
     #[error("authentication required")]
     Unauthenticated,
+    /// Authenticated, but not allowed to do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Too many failed attempts: try again after this many seconds.
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     /// A dependency (the database) cannot be reached right now.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -50,6 +56,9 @@ impl From<StoreError> for ServiceError {
                     "category.handle" => ("handle_taken", "handle", "a category with this handle already exists"),
                     "collection.handle" => ("handle_taken", "handle", "a collection with this handle already exists"),
                     "option.name" => ("option_name_taken", "options", "option names must be unique"),
+                    "customer.email" => ("email_taken", "email", "an account with this email already exists"),
+                    "staff.email" => ("email_taken", "email", "a staff member with this email already exists"),
+                    "role.name" => ("role_name_taken", "name", "a role with this name already exists"),
                     _ => ("conflict", "", "the change conflicts with existing data"),
                 };
                 ServiceError::Conflict { code, field, message: what.to_string() }

@@ -12,8 +12,10 @@ pub mod documents;
 mod error;
 pub mod events;
 pub mod idempotency;
+pub mod identity;
 pub mod jobs;
 pub mod mail;
+pub mod oidc;
 pub mod webhooks;
 
 pub use error::ServiceError;
@@ -28,10 +30,13 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Settings that change what services allow.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ServiceOptions {
     /// Let webhooks target private, loopback and link-local addresses (tests, development).
     pub webhooks_allow_private: bool,
+    pub identity: identity::IdentityOptions,
+    /// OpenID providers staff may sign in with.
+    pub oidc_providers: Vec<oidc::OidcProviderConfig>,
 }
 
 /// Every service, built once at start-up and shared by the api and worker roles.
@@ -40,6 +45,9 @@ pub struct Services {
     pub db: Db,
     pub catalog: catalog::CatalogService,
     pub api_keys: api_keys::ApiKeyService,
+    pub customers: identity::customers::CustomerService,
+    pub staff: identity::staff::StaffService,
+    pub audit: identity::audit::AuditService,
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
     pub webhooks: webhooks::WebhookService,
@@ -52,10 +60,28 @@ impl Services {
     }
 
     pub fn with_options(db: Db, options: ServiceOptions) -> Self {
+        let sessions = identity::sessions::SessionService::new(db.clone(), options.identity.clone());
+        let throttle = identity::throttle::Throttle::new(db.clone(), options.identity.throttle.clone());
+        let api_keys = api_keys::ApiKeyService::new(db.clone());
         Services {
+            customers: identity::customers::CustomerService::new(
+                db.clone(),
+                sessions.clone(),
+                throttle.clone(),
+                options.identity.clone(),
+            ),
+            staff: identity::staff::StaffService::new(
+                db.clone(),
+                sessions,
+                throttle,
+                api_keys.clone(),
+                options.identity.clone(),
+                options.oidc_providers.clone(),
+            ),
+            audit: identity::audit::AuditService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(db.clone(), options.webhooks_allow_private),
             catalog: catalog::CatalogService::new(db.clone()),
-            api_keys: api_keys::ApiKeyService::new(db.clone()),
+            api_keys,
             idempotency: idempotency::IdempotencyService::new(db.clone()),
             jobs: jobs::JobService::new(db.clone()),
             db,

@@ -20,6 +20,8 @@ pub const QUEUE: &str = "mail";
 pub enum Template {
     Welcome,
     PasswordReset,
+    EmailVerification,
+    StaffInvitation,
     OrderConfirmation,
     ShippingNotification,
 }
@@ -45,6 +47,26 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// A message whose point is one link: (subject, text, HTML). Refuses data without the link.
+fn link_mail(hello: &str, data: &Value, subject: &str, intro: &str, action: &str) -> Result<(String, String, String)> {
+    let link = text(data, "link");
+    if link.is_empty() {
+        return Err(ServiceError::invalid("data.link", format!("{subject:?} needs its link")));
+    }
+    let plain = format!("{hello},\n\n{intro}\n{link}\n\nIf you did not ask for this, ignore this message.\n");
+    let html = page(
+        subject,
+        &format!(
+            "<p>{},</p><p>{}</p><p><a href=\"{}\">{}</a></p><p>If you did not ask for this, ignore this message.</p>",
+            esc(hello),
+            esc(intro),
+            esc(&link),
+            esc(action)
+        ),
+    );
+    Ok((subject.to_string(), plain, html))
+}
+
 /// Renders a template with its data into subject, text and HTML. Data fields are plain strings
 /// (or numbers); order lines are `[{"title", "quantity", "total"}]` with money pre-formatted.
 pub fn render(template: Template, to: &str, data: &Value) -> Result<OutgoingMail> {
@@ -57,24 +79,30 @@ pub fn render(template: Template, to: &str, data: &Value) -> Result<OutgoingMail
             let html = page(&subject, &format!("<p>{},</p><p>your account is ready. Happy shopping!</p>", esc(&hello)));
             (subject, plain, html)
         }
-        Template::PasswordReset => {
-            let link = text(data, "link");
-            if link.is_empty() {
-                return Err(ServiceError::invalid("data.link", "a password reset needs its link"));
-            }
-            let subject = "Reset your password".to_string();
-            let plain = format!(
-                "{hello},\n\nreset your password here (the link works once, for one hour):\n{link}\n\nIf you did not ask for this, ignore this message.\n"
-            );
-            let html = page(
-                &subject,
-                &format!(
-                    "<p>{},</p><p><a href=\"{}\">Reset your password</a> (the link works once, for one hour).</p><p>If you did not ask for this, ignore this message.</p>",
-                    esc(&hello),
-                    esc(&link)
-                ),
-            );
-            (subject, plain, html)
+        Template::PasswordReset => link_mail(
+            &hello,
+            data,
+            "Reset your password",
+            "reset your password here (the link works once, for one hour):",
+            "Reset your password",
+        )?,
+        Template::EmailVerification => link_mail(
+            &hello,
+            data,
+            "Confirm your email address",
+            "confirm your email address here (the link works once, for two days):",
+            "Confirm your email address",
+        )?,
+        Template::StaffInvitation => {
+            let who = text(data, "invited_by");
+            let role = text(data, "role");
+            link_mail(
+                "Hello",
+                data,
+                "You are invited to a Keel admin",
+                &format!("{who} invites you to join as {role}. Accept here (the link works once, for a week):"),
+                "Accept the invitation",
+            )?
         }
         Template::OrderConfirmation => {
             let number = text(data, "order_number");

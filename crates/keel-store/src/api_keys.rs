@@ -68,9 +68,8 @@ pub async fn insert(c: &mut Conn<'_>, key: &ApiKeyRecord) -> Result<()> {
     Ok(())
 }
 
-/// Finds a key that is not revoked by the hash of its secret.
-pub async fn find_active_by_hash(c: &mut Conn<'_>, secret_hash: &str) -> Result<Option<ApiKeyRecord>> {
-    let q = Query::select()
+fn select() -> sea_query::SelectStatement {
+    Query::select()
         .columns([
             ApiKeys::Id,
             ApiKeys::Name,
@@ -82,23 +81,51 @@ pub async fn find_active_by_hash(c: &mut Conn<'_>, secret_hash: &str) -> Result<
             ApiKeys::RevokedAt,
         ])
         .from(ApiKeys::Table)
+        .to_owned()
+}
+
+fn record(r: ApiKeyRow) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: ApiKeyId::parse(&r.id).map_err(|_| StoreError::Corrupt(format!("api key id {:?}", r.id)))?,
+        name: r.name,
+        prefix: r.prefix,
+        secret_hash: r.secret_hash,
+        permissions: r.permissions.0,
+        created_at: r.created_at,
+        last_used_at: r.last_used_at,
+        revoked_at: r.revoked_at,
+    })
+}
+
+/// Finds a key that is not revoked by the hash of its secret.
+pub async fn find_active_by_hash(c: &mut Conn<'_>, secret_hash: &str) -> Result<Option<ApiKeyRecord>> {
+    let q = select()
         .and_where(Expr::col(ApiKeys::SecretHash).eq(secret_hash))
         .and_where(Expr::col(ApiKeys::RevokedAt).is_null())
         .to_owned();
-    let row: Option<ApiKeyRow> = c.fetch_optional(&q).await?;
-    row.map(|r| {
-        Ok(ApiKeyRecord {
-            id: ApiKeyId::parse(&r.id).map_err(|_| StoreError::Corrupt(format!("api key id {:?}", r.id)))?,
-            name: r.name,
-            prefix: r.prefix,
-            secret_hash: r.secret_hash,
-            permissions: r.permissions.0,
-            created_at: r.created_at,
-            last_used_at: r.last_used_at,
-            revoked_at: r.revoked_at,
-        })
-    })
-    .transpose()
+    c.fetch_optional::<ApiKeyRow>(&q).await?.map(record).transpose()
+}
+
+pub async fn find(c: &mut Conn<'_>, id: ApiKeyId) -> Result<Option<ApiKeyRecord>> {
+    let q = select().and_where(Expr::col(ApiKeys::Id).eq(id.to_string())).to_owned();
+    c.fetch_optional::<ApiKeyRow>(&q).await?.map(record).transpose()
+}
+
+/// Every key, newest first.
+pub async fn list(c: &mut Conn<'_>) -> Result<Vec<ApiKeyRecord>> {
+    let q = select().order_by(ApiKeys::Id, sea_query::Order::Desc).to_owned();
+    c.fetch_all::<ApiKeyRow>(&q).await?.into_iter().map(record).collect()
+}
+
+/// Marks a key revoked (once; a revoked key keeps its first revocation time).
+pub async fn revoke(c: &mut Conn<'_>, id: ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
+    let stmt = Query::update()
+        .table(ApiKeys::Table)
+        .value(ApiKeys::RevokedAt, at)
+        .and_where(Expr::col(ApiKeys::Id).eq(id.to_string()))
+        .and_where(Expr::col(ApiKeys::RevokedAt).is_null())
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
 }
 
 /// Records that a key was used (at most once a minute per key, to spare the write).

@@ -504,7 +504,8 @@ fn min_price_expr(currency: Currency, missing: i64) -> Expr {
     Func::coalesce([Expr::SubQuery(None, Box::new(sub.into())), Expr::val(missing)]).into()
 }
 
-fn escape_like(raw: &str) -> String {
+/// A `LIKE` pattern matching `raw` anywhere (lower-cased, wildcards escaped with `\\`).
+pub(crate) fn escape_like(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len() + 2);
     out.push('%');
     for ch in raw.to_lowercase().chars() {

@@ -11,6 +11,10 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("product_options_name_key", "product_options.product_id, product_options.name", "option.name"),
     ("stock_locations_code_key", "stock_locations.code", "stock_location.code"),
     ("api_keys_secret_hash_key", "api_keys.secret_hash", "api_key.secret"),
+    ("customers_email_key", "customers.email", "customer.email"),
+    ("staff_users_email_key", "staff_users.email", "staff.email"),
+    ("roles_pkey", "roles.name", "role.name"),
+    ("staff_identities_pkey", "staff_identities.provider, staff_identities.subject", "staff.identity"),
     (
         "webhook_deliveries_event_key",
         "webhook_deliveries.endpoint_id, webhook_deliveries.event_id",

@@ -13,6 +13,7 @@ pub mod catalog;
 mod db;
 mod error;
 pub mod idempotency;
+pub mod identity;
 pub mod inventory;
 pub mod jobs;
 mod migrate;

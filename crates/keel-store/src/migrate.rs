@@ -47,6 +47,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0006_webhooks.sql"),
         include_str!("../migrations/sqlite/0006_webhooks.sql"),
     ),
+    (
+        7,
+        "identity",
+        include_str!("../migrations/postgres/0007_identity.sql"),
+        include_str!("../migrations/sqlite/0007_identity.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -4,10 +4,11 @@
 use crate::config::Config;
 use crate::telemetry;
 use anyhow::Context;
+use keel_api::tls::PeerAddr;
 use keel_services::Services;
 use keel_services::demo::{self, SeedProgress, SeedSummary};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -20,7 +21,11 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         None => format!("cannot open the SQLite database at {}", db_config.sqlite_path.display()),
     })?;
     db.migrate().await.context("database migration failed")?;
-    let options = keel_services::ServiceOptions { webhooks_allow_private: config.webhooks_allow_private };
+    let options = keel_services::ServiceOptions {
+        webhooks_allow_private: config.webhooks_allow_private,
+        identity: config.identity(),
+        oidc_providers: config.oidc_providers.clone(),
+    };
     Ok(Services::with_options(db, options))
 }
 
@@ -42,23 +47,30 @@ pub fn router(services: Services, config: &Config) -> axum::Router {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish (up to
-/// the configured grace period).
+/// the configured grace period). With a TLS certificate and key configured, serves HTTPS only.
 pub async fn serve(
     listener: TcpListener,
     services: Services,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = router(services.clone(), config);
+    let app = router(services.clone(), config).into_make_service_with_connect_info::<PeerAddr>();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
-        async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, draining in-flight requests");
-            let _ = stop_tx.send(true);
-        },
-    );
+    let stopping = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
+        let _ = stop_tx.send(true);
+    };
+    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+        match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls = keel_api::tls::server_config(cert, key).map_err(anyhow::Error::msg)?;
+                let listener = keel_api::tls::TlsListener::new(listener, tls)?;
+                Box::pin(axum::serve(listener, app).with_graceful_shutdown(stopping).into_future())
+            }
+            _ => Box::pin(axum::serve(listener, app).with_graceful_shutdown(stopping).into_future()),
+        };
     let mut stop_rx2 = stop_rx.clone();
     tokio::select! {
         result = server => result.context("server error")?,
@@ -100,6 +112,22 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
     let mut registry = keel_worker::Registry::new()
         .queue(keel_services::jobs::DEFAULT_QUEUE, concurrency, Duration::from_secs(300))
         .queue("maintenance", 1, Duration::from_secs(600))
+        .handle(PURGE_IDENTITY, {
+            let db = services.db.clone();
+            move |_| {
+                let db = db.clone();
+                async move {
+                    // Sessions and single-use tokens a day past their end, OIDC logins past theirs.
+                    let before = keel_services::now() - chrono::Duration::days(1);
+                    let mut tx = db.begin().await?;
+                    let sessions = keel_store::identity::purge_sessions(&mut tx.conn(), before).await?;
+                    let other = keel_store::identity::purge_stale(&mut tx.conn(), before).await?;
+                    tx.commit().await?;
+                    tracing::info!(sessions, other, "expired sessions and tokens purged");
+                    Ok(())
+                }
+            }
+        })
         .handle(PURGE_IDEMPOTENCY_KEYS, move |_| {
             let db = db.clone();
             async move {
@@ -154,6 +182,13 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
             JobSpec::new(PURGE_IDEMPOTENCY_KEYS, serde_json::json!({})).queue("maintenance"),
         );
     }
+    if let Ok(hourly) = Cron::parse("43 * * * *") {
+        registry = registry.schedule(
+            PURGE_IDENTITY,
+            hourly,
+            JobSpec::new(PURGE_IDENTITY, serde_json::json!({})).queue("maintenance"),
+        );
+    }
     let files = file_store(config);
     registry = registry.queue(keel_services::documents::QUEUE, 1, Duration::from_secs(120)).handle(
         keel_services::documents::RENDER_INVOICE_JOB,
@@ -176,6 +211,8 @@ pub fn file_store(config: &Config) -> keel_platform::files::FileStore {
 
 /// Deletes idempotency keys past their 24 h lifetime (hourly).
 pub const PURGE_IDEMPOTENCY_KEYS: &str = "maintenance.purge_idempotency_keys";
+/// Deletes expired sessions, tokens and OpenID logins (hourly).
+pub const PURGE_IDENTITY: &str = "maintenance.purge_identity";
 /// Does nothing (benchmarks).
 pub const NOOP: &str = "system.noop";
 

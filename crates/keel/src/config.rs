@@ -60,6 +60,25 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `KEEL_MAIL_FROM`: the sender of Keel's mail.
     pub mail_from: String,
+    /// `KEEL_PUBLIC_URL`: where shoppers and staff reach Keel (links in emails start with it).
+    pub public_url: String,
+    /// `KEEL_TLS_CERT` and `KEEL_TLS_KEY`: PEM files; with both set Keel serves HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// `KEEL_ACCESS_TOKEN_TTL_SECS`: lifetime of access tokens (customers and staff).
+    pub access_token_ttl_secs: i64,
+    /// `KEEL_CUSTOMER_REFRESH_TTL_SECS`: lifetime of customers' refresh tokens.
+    pub customer_refresh_ttl_secs: i64,
+    /// `KEEL_STAFF_REFRESH_TTL_SECS`: lifetime of staff refresh tokens.
+    pub staff_refresh_ttl_secs: i64,
+    /// `KEEL_LOGIN_MAX_FAILURES`: failed sign-ins of one account before it locks.
+    pub login_max_failures: i32,
+    /// `KEEL_LOGIN_MAX_FAILURES_PER_ADDRESS`: failed sign-ins from one client address before it locks.
+    pub login_max_failures_per_address: i32,
+    /// `KEEL_LOGIN_LOCK_SECS`: the first lock; each further failure doubles it (up to 15 minutes).
+    pub login_lock_secs: i64,
+    /// OpenID providers for staff sign-in (`[[oidc_providers]]` tables in the config file).
+    pub oidc_providers: Vec<keel_services::oidc::OidcProviderConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +113,16 @@ impl Default for Config {
             webhooks_allow_private: false,
             smtp_url: None,
             mail_from: "Keel <no-reply@keel.localhost>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            tls_cert: None,
+            tls_key: None,
+            access_token_ttl_secs: 15 * 60,
+            customer_refresh_ttl_secs: 30 * 24 * 3600,
+            staff_refresh_ttl_secs: 12 * 3600,
+            login_max_failures: 5,
+            login_max_failures_per_address: 20,
+            login_lock_secs: 30,
+            oidc_providers: Vec::new(),
         }
     }
 }
@@ -122,6 +151,15 @@ const ENV_KEYS: &[&str] = &[
     "webhooks_allow_private",
     "smtp_url",
     "mail_from",
+    "public_url",
+    "tls_cert",
+    "tls_key",
+    "access_token_ttl_secs",
+    "customer_refresh_ttl_secs",
+    "staff_refresh_ttl_secs",
+    "login_max_failures",
+    "login_max_failures_per_address",
+    "login_lock_secs",
 ];
 
 impl Config {
@@ -161,6 +199,25 @@ impl Config {
             bail!(
                 "invalid configuration: KEEL_WORKER_CONCURRENCY must be at least 1, KEEL_WORKER_LEASE_SECS at least 3 and KEEL_WORKER_POLL_SECS at least 1"
             );
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("invalid configuration: KEEL_TLS_CERT (tls_cert) and KEEL_TLS_KEY (tls_key) go together");
+        }
+        if self.access_token_ttl_secs < 60 || self.customer_refresh_ttl_secs < 60 || self.staff_refresh_ttl_secs < 60 {
+            bail!("invalid configuration: token lifetimes (KEEL_*_TTL_SECS) must be at least 60 seconds");
+        }
+        if self.login_max_failures < 1 || self.login_max_failures_per_address < 1 || self.login_lock_secs < 1 {
+            bail!(
+                "invalid configuration: KEEL_LOGIN_MAX_FAILURES, KEEL_LOGIN_MAX_FAILURES_PER_ADDRESS and KEEL_LOGIN_LOCK_SECS must be at least 1"
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for p in &self.oidc_providers {
+            let slug =
+                !p.name.is_empty() && p.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !slug || !names.insert(p.name.clone()) {
+                bail!("invalid configuration: oidc_providers name {:?} must be a unique lower-case slug", p.name);
+            }
         }
         if self.request_timeout_secs == 0 {
             bail!("invalid configuration: KEEL_REQUEST_TIMEOUT_SECS (request_timeout_secs) must be at least 1");
@@ -219,6 +276,26 @@ impl Config {
                 .map(String::from)
                 .collect(),
             catalog_max_age_secs: self.catalog_max_age_secs,
+            tls: self.tls_cert.is_some(),
+        }
+    }
+
+    /// Token lifetimes, throttling and link base for the identity services.
+    pub fn identity(&self) -> keel_services::identity::IdentityOptions {
+        use chrono::Duration;
+        let defaults = keel_services::identity::IdentityOptions::default();
+        keel_services::identity::IdentityOptions {
+            access_ttl: Duration::seconds(self.access_token_ttl_secs),
+            customer_refresh_ttl: Duration::seconds(self.customer_refresh_ttl_secs),
+            staff_refresh_ttl: Duration::seconds(self.staff_refresh_ttl_secs),
+            throttle: keel_services::identity::throttle::ThrottleOptions {
+                account_failures: self.login_max_failures,
+                address_failures: self.login_max_failures_per_address,
+                base_lock: Duration::seconds(self.login_lock_secs),
+                ..defaults.throttle.clone()
+            },
+            public_url: self.public_url.trim_end_matches('/').to_string(),
+            ..defaults
         }
     }
 }

@@ -39,8 +39,33 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Manage staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a staff member (the first owner, typically) who signs in with email and password.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The password (visible to other local users in the process list; prefer --password-stdin).
+        #[arg(long, conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// owner, admin, catalog_manager, order_manager, support, read_only, or a custom role.
+        #[arg(long, default_value = "owner")]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +121,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{}", key.secret);
             Ok(())
         }
+        Command::User { command: UserCommand::Create { email, password, password_stdin, role, name } } => {
+            let password = match password {
+                Some(p) if !password_stdin => p,
+                _ => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).context("cannot read the password from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let services = app::open(&config).await?;
+            let staff =
+                services.staff.create(&email, &password, &name, &role).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created staff member {} <{}> with role {}", staff.id, staff.email, staff.role);
+            println!("sign in: POST /v1/admin/auth/token {{\"email\": \"{}\", \"password\": …}}", staff.email);
+            Ok(())
+        }
         Command::Openapi => unreachable!("handled before the runtime starts"),
     }
 }
@@ -118,9 +159,10 @@ async fn serve(config: Config, role: app::Role) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (KEEL_ADDR)"))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, database = services.db.engine().as_str(), startup_ms = started.elapsed().as_millis() as u64, "keel is serving");
-    eprintln!("Keel is serving on http://{local}");
-    eprintln!("  store API  http://{local}/v1/store/products");
-    eprintln!("  API docs   http://{local}/docs");
+    let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
+    eprintln!("Keel is serving on {scheme}://{local}");
+    eprintln!("  store API  {scheme}://{local}/v1/store/products");
+    eprintln!("  API docs   {scheme}://{local}/docs");
     app::run(role, Some(listener), services, &config, app::shutdown_signal()).await
 }
 

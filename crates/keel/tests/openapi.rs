@@ -29,7 +29,7 @@ fn is_openapi_3_1_with_schemas_for_every_body() {
     }
     // Admin operations name the permission they need.
     let create = &doc["paths"]["/v1/admin/products"]["post"];
-    assert_eq!(create["security"][0]["api_key"][0], "products:write");
+    assert_eq!(create["security"][0]["admin"][0], "products:write");
 }
 
 /// `docs/openapi.json` is the committed copy; regenerate with `KEEL_UPDATE_SNAPSHOTS=1 cargo test`.

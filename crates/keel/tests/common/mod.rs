@@ -95,6 +95,8 @@ pub struct TestApp {
     pub services: Services,
     /// A key with every permission.
     pub admin_key: String,
+    pub config: Config,
+    worker: tokio::sync::Mutex<Option<keel_worker::WorkerHandle>>,
     stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -102,19 +104,38 @@ pub struct TestApp {
 impl TestApp {
     /// Boots Keel on `db`, with the demo catalog when `demo` is set.
     pub async fn spawn(db: &Database, backend: Backend, demo: bool) -> TestApp {
+        Self::spawn_with(db, backend, demo, |_| {}).await
+    }
+
+    /// Boots Keel with configuration changed by `tweak`.
+    pub async fn spawn_with(db: &Database, backend: Backend, demo: bool, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::spawn_on(db, backend, demo, listener, tweak).await
+    }
+
+    /// Boots Keel on a listener bound beforehand (when its address must be known first).
+    pub async fn spawn_on(
+        db: &Database,
+        backend: Backend,
+        demo: bool,
+        listener: tokio::net::TcpListener,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         keel_platform::http::install_crypto();
-        let config = db.config.clone();
+        let mut config = db.config.clone();
+        tweak(&mut config);
         let services = keel::app::open(&config).await.expect("open database");
         if demo {
             keel::app::seed_if_empty(&services, |_| {}).await.expect("seed");
         }
         let admin_key = services.api_keys.create("test admin", &[]).await.expect("api key").secret;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server_services = services.clone();
+        let server_config = config.clone();
+        let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
         let server = tokio::spawn(async move {
-            keel::app::serve(listener, server_services, &config, async {
+            keel::app::serve(listener, server_services, &server_config, async {
                 let _ = stopped.await;
             })
             .await
@@ -122,11 +143,13 @@ impl TestApp {
         });
         TestApp {
             backend,
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             addr,
             http: reqwest::Client::new(),
             services,
             admin_key,
+            config,
+            worker: tokio::sync::Mutex::new(None),
             stop: std::sync::Mutex::new(Some(stop)),
             server: std::sync::Mutex::new(Some(server)),
         }
@@ -167,6 +190,36 @@ impl TestApp {
         self.services.api_keys.create("test key", &perms).await.expect("key").secret
     }
 
+    /// Runs a worker (every job Keel knows) beside the server, until the app stops.
+    pub async fn start_worker(&self) {
+        let registry = keel::app::worker_registry(&self.services, &self.config).expect("registry");
+        let worker =
+            keel_worker::Worker::start(self.services.db.clone(), registry, self.config.worker()).await.expect("worker");
+        *self.worker.lock().await = Some(worker);
+    }
+
+    /// Waits (up to 30 s) for the worker to deliver a mail to `to` whose text contains `needle`,
+    /// and returns it (quoted-printable soft breaks undone). Mail lands as `.eml` files.
+    pub async fn wait_for_mail(&self, to: &str, needle: &str) -> String {
+        let dir = self.config.data_dir.join("mail");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut wakeups = self.services.db.job_wakeups().await.expect("wake-ups");
+        loop {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                    let text = text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+                    if text.contains(&format!("To: {to}")) && text.contains(needle) {
+                        return text;
+                    }
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "no mail to {to} containing {needle:?} within 30 s");
+            // Wake when jobs change (or after a short poll).
+            wakeups.wait(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Tells the server to shut down gracefully, without waiting.
     pub fn signal_stop(&self) {
         if let Some(stop) = self.stop.lock().expect("lock").take() {
@@ -174,8 +227,11 @@ impl TestApp {
         }
     }
 
-    /// Stops the server gracefully and waits until it has.
+    /// Stops the server (and worker) gracefully and waits until it has.
     pub async fn stop(&self) {
+        if let Some(worker) = self.worker.lock().await.take() {
+            worker.shutdown().await;
+        }
         self.signal_stop();
         let server = self.server.lock().expect("lock").take();
         if let Some(server) = server {
@@ -202,8 +258,17 @@ where
     F: FnOnce(&'static TestApp) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_with(backend, demo, |_| {}, test).await
+}
+
+/// [`run`] with configuration changed by `tweak`.
+pub async fn run_with<F, Fut>(backend: Backend, demo: bool, tweak: impl FnOnce(&mut Config), test: F)
+where
+    F: FnOnce(&'static TestApp) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let Some(db) = Database::create(backend).await else { return };
-    let app: &'static TestApp = Box::leak(Box::new(TestApp::spawn(&db, backend, demo).await));
+    let app: &'static TestApp = Box::leak(Box::new(TestApp::spawn_with(&db, backend, demo, tweak).await));
     let outcome = tokio::spawn(test(app)).await;
     app.stop().await;
     app.services.db.close().await;

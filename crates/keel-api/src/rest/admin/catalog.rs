@@ -21,7 +21,7 @@ type Created<T> = (StatusCode, Json<T>);
 #[utoipa::path(
     get, path = "/v1/admin/products", tag = "admin", operation_id = "admin_list_products",
     params(ProductListParams),
-    security(("api_key" = ["products:read"])),
+    security(("admin" = ["products:read"])),
     responses(
         (status = 200, description = "A page of products", body = ProductList),
         (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
@@ -41,7 +41,7 @@ pub async fn list_products(
 #[utoipa::path(
     post, path = "/v1/admin/products", tag = "admin", operation_id = "admin_create_product",
     request_body = ProductCreate,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 201, description = "Created", body = Product),
         (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
@@ -62,7 +62,7 @@ pub async fn create_product(
 #[utoipa::path(
     get, path = "/v1/admin/products/{id}", tag = "admin", operation_id = "admin_get_product",
     params(("id" = String, Path, description = "Product id or handle")),
-    security(("api_key" = ["products:read"])),
+    security(("admin" = ["products:read"])),
     responses(
         (status = 200, description = "The product", body = Product),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -81,7 +81,7 @@ pub async fn get_product(
     patch, path = "/v1/admin/products/{id}", tag = "admin", operation_id = "admin_update_product",
     params(("id" = ProductId, Path)),
     request_body = ProductUpdate,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 200, description = "The updated product", body = Product),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -102,7 +102,7 @@ pub async fn update_product(
 #[utoipa::path(
     post, path = "/v1/admin/products/{id}/archive", tag = "admin", operation_id = "admin_archive_product",
     params(("id" = ProductId, Path)),
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 200, description = "The archived product", body = Product),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -121,7 +121,7 @@ pub async fn archive_product(
     post, path = "/v1/admin/products/{id}/variants", tag = "admin", operation_id = "admin_add_variant",
     params(("id" = ProductId, Path)),
     request_body = VariantInput,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 201, description = "Created", body = Variant),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
@@ -142,7 +142,7 @@ pub async fn add_variant(
 #[utoipa::path(
     get, path = "/v1/admin/variants/{id}", tag = "admin", operation_id = "admin_get_variant",
     params(("id" = VariantId, Path)),
-    security(("api_key" = ["products:read"])),
+    security(("admin" = ["products:read"])),
     responses(
         (status = 200, description = "The variant", body = Variant),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -161,7 +161,7 @@ pub async fn get_variant(
     patch, path = "/v1/admin/variants/{id}", tag = "admin", operation_id = "admin_update_variant",
     params(("id" = VariantId, Path)),
     request_body = VariantUpdate,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 200, description = "The updated variant", body = Variant),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -182,7 +182,7 @@ pub async fn update_variant(
 #[utoipa::path(
     delete, path = "/v1/admin/variants/{id}", tag = "admin", operation_id = "admin_delete_variant",
     params(("id" = VariantId, Path)),
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -202,7 +202,7 @@ pub async fn delete_variant(
     put, path = "/v1/admin/variants/{id}/prices", tag = "admin", operation_id = "admin_set_variant_prices",
     params(("id" = VariantId, Path)),
     request_body = Vec<PriceInput>,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 200, description = "The variant with its new prices", body = Variant),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -221,7 +221,7 @@ pub async fn set_variant_prices(
 /// List categories.
 #[utoipa::path(
     get, path = "/v1/admin/categories", tag = "admin", operation_id = "admin_list_categories",
-    security(("api_key" = ["products:read"])),
+    security(("admin" = ["products:read"])),
     responses((status = 200, description = "Every category", body = ListOf<Category>))
 )]
 pub async fn list_categories(
@@ -235,7 +235,7 @@ pub async fn list_categories(
 #[utoipa::path(
     post, path = "/v1/admin/categories", tag = "admin", operation_id = "admin_create_category",
     request_body = CategoryInput,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 201, description = "Created", body = Category),
         (status = 409, description = "Handle taken", body = Problem, content_type = "application/problem+json"),
@@ -254,7 +254,7 @@ pub async fn create_category(
 #[utoipa::path(
     get, path = "/v1/admin/categories/{id}", tag = "admin", operation_id = "admin_get_category",
     params(("id" = CategoryId, Path)),
-    security(("api_key" = ["products:read"])),
+    security(("admin" = ["products:read"])),
     responses(
         (status = 200, description = "The category", body = Category),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -273,7 +273,7 @@ pub async fn get_category(
     patch, path = "/v1/admin/categories/{id}", tag = "admin", operation_id = "admin_update_category",
     params(("id" = CategoryId, Path)),
     request_body = CategoryInput,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 200, description = "The updated category", body = Category),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -294,7 +294,7 @@ pub async fn update_category(
 #[utoipa::path(
     delete, path = "/v1/admin/categories/{id}", tag = "admin", operation_id = "admin_delete_category",
     params(("id" = CategoryId, Path)),
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -313,7 +313,7 @@ pub async fn delete_category(
 /// List collections.
 #[utoipa::path(
     get, path = "/v1/admin/collections", tag = "admin", operation_id = "admin_list_collections",
-    security(("api_key" = ["products:read"])),
+    security(("admin" = ["products:read"])),
     responses((status = 200, description = "Every collection", body = ListOf<Collection>))
 )]
 pub async fn list_collections(
@@ -327,7 +327,7 @@ pub async fn list_collections(
 #[utoipa::path(
     post, path = "/v1/admin/collections", tag = "admin", operation_id = "admin_create_collection",
     request_body = CollectionInput,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 201, description = "Created", body = Collection),
         (status = 409, description = "Handle taken", body = Problem, content_type = "application/problem+json"),
@@ -346,7 +346,7 @@ pub async fn create_collection(
 #[utoipa::path(
     get, path = "/v1/admin/collections/{id}", tag = "admin", operation_id = "admin_get_collection",
     params(("id" = CollectionId, Path)),
-    security(("api_key" = ["products:read"])),
+    security(("admin" = ["products:read"])),
     responses(
         (status = 200, description = "The collection", body = Collection),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -365,7 +365,7 @@ pub async fn get_collection(
     patch, path = "/v1/admin/collections/{id}", tag = "admin", operation_id = "admin_update_collection",
     params(("id" = CollectionId, Path)),
     request_body = CollectionInput,
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 200, description = "The updated collection", body = Collection),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -386,7 +386,7 @@ pub async fn update_collection(
 #[utoipa::path(
     delete, path = "/v1/admin/collections/{id}", tag = "admin", operation_id = "admin_delete_collection",
     params(("id" = CollectionId, Path)),
-    security(("api_key" = ["products:write"])),
+    security(("admin" = ["products:write"])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),

@@ -34,7 +34,7 @@ pub struct JobList {
 #[utoipa::path(
     get, path = "/v1/admin/jobs", tag = "admin", operation_id = "admin_list_jobs",
     params(JobListParams),
-    security(("api_key" = ["jobs:read"])),
+    security(("admin" = ["jobs:read"])),
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
         (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
@@ -59,7 +59,7 @@ pub async fn list_jobs(
 #[utoipa::path(
     get, path = "/v1/admin/jobs/{id}", tag = "admin", operation_id = "admin_get_job",
     params(("id" = JobId, Path)),
-    security(("api_key" = ["jobs:read"])),
+    security(("admin" = ["jobs:read"])),
     responses(
         (status = 200, description = "The job", body = Job),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -77,7 +77,7 @@ pub async fn get_job(
 #[utoipa::path(
     post, path = "/v1/admin/jobs/{id}/retry", tag = "admin", operation_id = "admin_retry_job",
     params(("id" = JobId, Path)),
-    security(("api_key" = ["jobs:write"])),
+    security(("admin" = ["jobs:write"])),
     responses(
         (status = 200, description = "The job, pending again", body = Job),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -96,7 +96,7 @@ pub async fn retry_job(
 #[utoipa::path(
     post, path = "/v1/admin/jobs/{id}/discard", tag = "admin", operation_id = "admin_discard_job",
     params(("id" = JobId, Path)),
-    security(("api_key" = ["jobs:write"])),
+    security(("admin" = ["jobs:write"])),
     responses(
         (status = 200, description = "The discarded job", body = Job),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),

@@ -1,7 +1,10 @@
-//! The admin API (`/v1/admin`): catalog, job queue and webhooks, for staff and API keys. Every handler takes
-//! an `Authorized<Permission>` argument naming what it needs; responses are never cached.
+//! The admin API (`/v1/admin`): catalog, customers, access, job queue and webhooks, for staff and
+//! API keys. Every handler takes an `Authorized<Permission>` argument naming what it needs (the
+//! sign-in routes under `/v1/admin/auth` are the public exceptions); responses are never cached.
 
+pub mod access;
 mod catalog;
+mod customers;
 mod jobs;
 mod webhooks;
 
@@ -28,4 +31,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
         .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(customers::list_customers))
+        .routes(routes!(customers::get_customer))
+        .routes(routes!(access::me))
+        .routes(routes!(access::login, access::logout))
+        .routes(routes!(access::refresh))
+        .routes(routes!(access::oidc_providers))
+        .routes(routes!(access::oidc_login))
+        .routes(routes!(access::oidc_callback))
+        .routes(routes!(access::accept_invitation))
+        .routes(routes!(access::list_staff))
+        .routes(routes!(access::get_staff, access::update_staff))
+        .routes(routes!(access::list_invitations, access::invite_staff))
+        .routes(routes!(access::list_roles, access::create_role))
+        .routes(routes!(access::get_role, access::update_role, access::delete_role))
+        .routes(routes!(access::list_api_keys, access::create_api_key))
+        .routes(routes!(access::revoke_api_key))
+        .routes(routes!(access::audit_log))
 }

@@ -14,7 +14,7 @@ use keel_services::webhooks::{Delivery, Webhook, WebhookCreate, WebhookUpdate};
 /// List webhook endpoints.
 #[utoipa::path(
     get, path = "/v1/admin/webhooks", tag = "admin", operation_id = "admin_list_webhooks",
-    security(("api_key" = ["webhooks:read"])),
+    security(("admin" = ["webhooks:read"])),
     responses((status = 200, description = "Every endpoint", body = ListOf<Webhook>))
 )]
 pub async fn list_webhooks(
@@ -28,7 +28,7 @@ pub async fn list_webhooks(
 #[utoipa::path(
     post, path = "/v1/admin/webhooks", tag = "admin", operation_id = "admin_create_webhook",
     request_body = WebhookCreate,
-    security(("api_key" = ["webhooks:write"])),
+    security(("admin" = ["webhooks:write"])),
     responses(
         (status = 201, description = "Created, with its secret", body = Webhook),
         (status = 422, description = "Invalid URL (or a private address) or event types", body = Problem, content_type = "application/problem+json"),
@@ -46,7 +46,7 @@ pub async fn create_webhook(
 #[utoipa::path(
     get, path = "/v1/admin/webhooks/{id}", tag = "admin", operation_id = "admin_get_webhook",
     params(("id" = WebhookId, Path)),
-    security(("api_key" = ["webhooks:read"])),
+    security(("admin" = ["webhooks:read"])),
     responses(
         (status = 200, description = "The endpoint", body = Webhook),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -65,7 +65,7 @@ pub async fn get_webhook(
     patch, path = "/v1/admin/webhooks/{id}", tag = "admin", operation_id = "admin_update_webhook",
     params(("id" = WebhookId, Path)),
     request_body = WebhookUpdate,
-    security(("api_key" = ["webhooks:write"])),
+    security(("admin" = ["webhooks:write"])),
     responses(
         (status = 200, description = "The endpoint", body = Webhook),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -85,7 +85,7 @@ pub async fn update_webhook(
 #[utoipa::path(
     delete, path = "/v1/admin/webhooks/{id}", tag = "admin", operation_id = "admin_delete_webhook",
     params(("id" = WebhookId, Path)),
-    security(("api_key" = ["webhooks:write"])),
+    security(("admin" = ["webhooks:write"])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
@@ -104,7 +104,7 @@ pub async fn delete_webhook(
 #[utoipa::path(
     get, path = "/v1/admin/webhooks/{id}/deliveries", tag = "admin", operation_id = "admin_list_webhook_deliveries",
     params(("id" = WebhookId, Path)),
-    security(("api_key" = ["webhooks:read"])),
+    security(("admin" = ["webhooks:read"])),
     responses(
         (status = 200, description = "Deliveries, newest first", body = ListOf<Delivery>),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),

@@ -1,15 +1,36 @@
-//! The store API (`/v1/store`): public catalog reads for shoppers. Published products only.
+//! The store API (`/v1/store`): public catalog reads for shoppers, and customer accounts.
+//!
+//! Catalog routes are public and cacheable; account routes are personal and never cached.
 
 mod catalog;
+pub mod customers;
 
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// Public catalog reads (shared caches may keep them).
+pub fn catalog_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(catalog::list_products))
         .routes(routes!(catalog::get_product))
         .routes(routes!(catalog::list_categories))
         .routes(routes!(catalog::list_collections))
+}
+
+/// Customer accounts (`private, no-store`).
+pub fn account_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(customers::register))
+        .routes(routes!(customers::login, customers::logout))
+        .routes(routes!(customers::refresh))
+        .routes(routes!(customers::request_password_reset))
+        .routes(routes!(customers::confirm_password_reset))
+        .routes(routes!(customers::verify_email))
+        .routes(routes!(customers::get_me, customers::update_me, customers::erase_me))
+        .routes(routes!(customers::export_me))
+        .routes(routes!(customers::change_password))
+        .routes(routes!(customers::resend_verification))
+        .routes(routes!(customers::list_addresses, customers::add_address))
+        .routes(routes!(customers::get_address, customers::update_address, customers::delete_address))
 }
