@@ -16,3 +16,4 @@ pub mod bus;
 pub mod files;
 pub mod http;
 pub mod mail;
+pub mod secrets;

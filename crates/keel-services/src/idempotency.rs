@@ -6,6 +6,7 @@
 //! 24 hours. Keys are scoped by caller, so two callers' keys never collide.
 
 use crate::{Result, ServiceError, now};
+use keel_platform::secrets::SecretBox;
 use keel_store::{Db, idempotency as repo};
 use sha2::{Digest, Sha256};
 
@@ -28,7 +29,11 @@ pub enum Claim {
 #[derive(Clone)]
 pub struct IdempotencyService {
     db: Db,
+    secrets: SecretBox,
 }
+
+/// The associated data stored responses are sealed with.
+const RESPONSE_PURPOSE: &str = "idempotency.response";
 
 fn hex_sha256(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
@@ -51,8 +56,8 @@ pub fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> String {
 }
 
 impl IdempotencyService {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, secrets: SecretBox) -> Self {
+        Self { db, secrets }
     }
 
     pub async fn claim(&self, scope: &str, key: &str, request_hash: &str) -> Result<Claim> {
@@ -85,7 +90,14 @@ impl IdempotencyService {
             Some(status) => Claim::Replay {
                 status: u16::try_from(status).unwrap_or(500),
                 content_type: record.content_type,
-                body: record.response_body.unwrap_or_default(),
+                // Stored responses may carry secrets (a new API key's): they are kept sealed.
+                body: match record.response_body {
+                    Some(sealed) => self
+                        .secrets
+                        .open_str(RESPONSE_PURPOSE, &sealed)
+                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                    None => String::new(),
+                },
             },
         })
     }
@@ -99,7 +111,8 @@ impl IdempotencyService {
         body: &str,
     ) -> Result<()> {
         let mut tx = self.db.begin().await?;
-        repo::complete(&mut tx.conn(), scope, key, status, content_type, body, now()).await?;
+        let sealed = self.secrets.seal_str(RESPONSE_PURPOSE, body);
+        repo::complete(&mut tx.conn(), scope, key, status, content_type, &sealed, now()).await?;
         tx.commit().await?;
         Ok(())
     }

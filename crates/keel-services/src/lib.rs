@@ -30,13 +30,27 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Settings that change what services allow.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ServiceOptions {
     /// Let webhooks target private, loopback and link-local addresses (tests, development).
     pub webhooks_allow_private: bool,
     pub identity: identity::IdentityOptions,
     /// OpenID providers staff may sign in with.
     pub oidc_providers: Vec<oidc::OidcProviderConfig>,
+    /// Seals secrets stored in the database (webhook secrets, stored idempotent responses).
+    pub secrets: keel_platform::secrets::SecretBox,
+}
+
+impl Default for ServiceOptions {
+    /// Defaults for tools and tests: a throw-away sealing key (sealed values die with the process).
+    fn default() -> Self {
+        ServiceOptions {
+            webhooks_allow_private: false,
+            identity: identity::IdentityOptions::default(),
+            oidc_providers: Vec::new(),
+            secrets: keel_platform::secrets::SecretBox::ephemeral(),
+        }
+    }
 }
 
 /// Every service, built once at start-up and shared by the api and worker roles.
@@ -69,6 +83,7 @@ impl Services {
                 sessions.clone(),
                 throttle.clone(),
                 options.identity.clone(),
+                options.secrets.clone(),
             ),
             staff: identity::staff::StaffService::new(
                 db.clone(),
@@ -77,12 +92,17 @@ impl Services {
                 api_keys.clone(),
                 options.identity.clone(),
                 options.oidc_providers.clone(),
+                options.secrets.clone(),
             ),
             audit: identity::audit::AuditService::new(db.clone()),
-            webhooks: webhooks::WebhookService::new(db.clone(), options.webhooks_allow_private),
+            webhooks: webhooks::WebhookService::new(
+                db.clone(),
+                options.webhooks_allow_private,
+                options.secrets.clone(),
+            ),
             catalog: catalog::CatalogService::new(db.clone()),
             api_keys,
-            idempotency: idempotency::IdempotencyService::new(db.clone()),
+            idempotency: idempotency::IdempotencyService::new(db.clone(), options.secrets.clone()),
             jobs: jobs::JobService::new(db.clone()),
             db,
         }

@@ -181,6 +181,37 @@ pub async fn send_later(
     Ok(())
 }
 
+/// The associated data of sealed mail data.
+pub const SEALED_PURPOSE: &str = "mail.data";
+
+/// Like [`send_later`], for mail that carries a secret (a reset or invitation link): the data is
+/// sealed with the server key in the job's payload, so the queue never holds the link in clear.
+pub async fn send_sealed_later(
+    c: &mut Conn<'_>,
+    secrets: &keel_platform::secrets::SecretBox,
+    to: &str,
+    template: Template,
+    data: Value,
+) -> Result<()> {
+    render(template, to, &data)?;
+    let sealed = secrets.seal_str(SEALED_PURPOSE, &data.to_string());
+    let job =
+        JobSpec::new(SEND_JOB, serde_json::json!({"to": to, "template": template, "sealed_data": sealed})).queue(QUEUE);
+    enqueue(c, job).await?;
+    Ok(())
+}
+
+/// The data of a `mail.send` job's payload, opened if it was sealed.
+pub fn payload_data(payload: &Value, secrets: &keel_platform::secrets::SecretBox) -> Result<Value> {
+    match payload["sealed_data"].as_str() {
+        Some(sealed) => {
+            let text = secrets.open_str(SEALED_PURPOSE, sealed).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            serde_json::from_str(&text).map_err(|e| ServiceError::Internal(format!("sealed mail data: {e}")))
+        }
+        None => Ok(payload["data"].clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use hmac::{Hmac, Mac};
 use keel_domain::event::Event;
 use keel_domain::{AttemptId, DeliveryId, EventId, ValidationErrors, WebhookId};
 use keel_platform::http::{self, OutboundConfig};
+use keel_platform::secrets::SecretBox;
 use keel_store::JsonColumn as Json;
 use keel_store::webhooks::{self as repo, AttemptRow, DeliveryRow, EndpointRow};
 use keel_store::{Conn, Db, outbox};
@@ -152,11 +153,15 @@ pub fn matches(types: &[String], event_type: &str) -> bool {
 pub struct WebhookService {
     db: Db,
     outbound: OutboundConfig,
+    secrets: SecretBox,
 }
 
+/// The associated data endpoint secrets are sealed with.
+const SECRET_PURPOSE: &str = "webhook.secret";
+
 impl WebhookService {
-    pub fn new(db: Db, allow_private: bool) -> Self {
-        Self { db, outbound: OutboundConfig { allow_private, timeout: Duration::from_secs(10) } }
+    pub fn new(db: Db, allow_private: bool, secrets: SecretBox) -> Self {
+        Self { db, outbound: OutboundConfig { allow_private, timeout: Duration::from_secs(10) }, secrets }
     }
 
     pub async fn create(&self, input: &WebhookCreate) -> Result<Webhook> {
@@ -175,7 +180,8 @@ impl WebhookService {
             url: input.url.clone(),
             description: input.description.chars().take(500).collect(),
             event_types: Json(input.events.clone()),
-            secret: secret.clone(),
+            // Stored sealed with the server key; only signing opens it.
+            secret: self.secrets.seal_str(SECRET_PURPOSE, &secret),
             enabled: true,
             disabled_reason: None,
             consecutive_failures: 0,
@@ -361,12 +367,16 @@ impl WebhookService {
             Ok(b) => b,
             Err(e) => return (None, 0, None, Some(e.to_string())),
         };
+        let secret = match self.secrets.open_str(SECRET_PURPOSE, &endpoint.secret) {
+            Ok(secret) => secret,
+            Err(e) => return (None, 0, None, Some(format!("cannot open the endpoint's secret: {e}"))),
+        };
         let timestamp = now().timestamp();
         let id = event.id.to_string();
         let headers = [
             ("webhook-id", id.clone()),
             ("webhook-timestamp", timestamp.to_string()),
-            ("webhook-signature", sign(&endpoint.secret, &id, timestamp, &body)),
+            ("webhook-signature", sign(&secret, &id, timestamp, &body)),
             ("user-agent", "Keel-Webhooks/1".to_string()),
         ];
         let started = Instant::now();

@@ -25,6 +25,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         webhooks_allow_private: config.webhooks_allow_private,
         identity: config.identity(),
         oidc_providers: config.oidc_providers.clone(),
+        secrets: config.secrets()?,
     };
     Ok(Services::with_options(db, options))
 }
@@ -162,14 +163,17 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
         }
     });
     let mailer = mailer(config)?;
+    let secrets = config.secrets()?;
     registry = registry.queue(keel_services::mail::QUEUE, concurrency, Duration::from_secs(120)).handle(
         keel_services::mail::SEND_JOB,
         move |ctx| {
             let mailer = mailer.clone();
+            let secrets = secrets.clone();
             async move {
                 let template = serde_json::from_value(ctx.payload["template"].clone())?;
                 let to = ctx.payload["to"].as_str().unwrap_or_default();
-                let mail = keel_services::mail::render(template, to, &ctx.payload["data"])?;
+                let data = keel_services::mail::payload_data(&ctx.payload, &secrets)?;
+                let mail = keel_services::mail::render(template, to, &data)?;
                 mailer.send(&mail).await?;
                 Ok(())
             }

@@ -77,6 +77,11 @@ pub struct Config {
     pub login_max_failures_per_address: i32,
     /// `KEEL_LOGIN_LOCK_SECS`: the first lock; each further failure doubles it (up to 15 minutes).
     pub login_lock_secs: i64,
+    /// `KEEL_SECRET_KEY`: 32 random bytes in base64 that seal secrets stored in the database.
+    /// Absent: a key file made in the data directory on first start (one node only).
+    pub secret_key: Option<String>,
+    /// `KEEL_SECRET_KEYS_PREVIOUS`: comma-separated earlier keys, still accepted for opening.
+    pub secret_keys_previous: String,
     /// OpenID providers for staff sign-in (`[[oidc_providers]]` tables in the config file).
     pub oidc_providers: Vec<keel_services::oidc::OidcProviderConfig>,
 }
@@ -122,6 +127,8 @@ impl Default for Config {
             login_max_failures: 5,
             login_max_failures_per_address: 20,
             login_lock_secs: 30,
+            secret_key: None,
+            secret_keys_previous: String::new(),
             oidc_providers: Vec::new(),
         }
     }
@@ -160,6 +167,8 @@ const ENV_KEYS: &[&str] = &[
     "login_max_failures",
     "login_max_failures_per_address",
     "login_lock_secs",
+    "secret_key",
+    "secret_keys_previous",
 ];
 
 impl Config {
@@ -278,6 +287,14 @@ impl Config {
             catalog_max_age_secs: self.catalog_max_age_secs,
             tls: self.tls_cert.is_some(),
         }
+    }
+
+    /// The box that seals stored secrets: the configured key, or the data directory's key file.
+    pub fn secrets(&self) -> anyhow::Result<keel_platform::secrets::SecretBox> {
+        let previous: Vec<String> =
+            self.secret_keys_previous.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        keel_platform::secrets::SecretBox::configure(self.secret_key.as_deref(), &previous, &self.data_dir)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: KEEL_SECRET_KEY (secret_key): {e}"))
     }
 
     /// Token lifetimes, throttling and link base for the identity services.

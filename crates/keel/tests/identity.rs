@@ -367,3 +367,39 @@ backend_tests! {
         assert!(checked >= 40, "only {checked} admin operations checked");
     }
 }
+
+backend_tests! {
+    #[demo = false]
+    async fn secrets_read_back_by_keel_are_sealed_at_rest(app) {
+        // A reset link travels through the job queue sealed: the payload never holds the token.
+        register(app, "ada@example.com").await;
+        assert_eq!(post(app, "/v1/store/auth/password-reset", json!({"email": "ada@example.com"})).await.0, 202);
+        let (status, jobs) = app.admin_json(Method::GET, "/v1/admin/jobs?queue=mail&limit=100", None).await;
+        assert_eq!(status, 200);
+        let text = jobs.to_string();
+        assert!(text.contains("sealed_data") && text.contains("ks1."), "{text}");
+        assert!(!text.contains("keel_tk_"), "a mail job holds a token in clear");
+
+        // Webhook signing secrets are sealed in their column.
+        let (status, hook) = app.admin_json(Method::POST, "/v1/admin/webhooks",
+            Some(json!({"url": "https://example.com/hooks", "events": ["product.created"]}))).await;
+        assert_eq!(status, 201, "{hook}");
+        assert!(hook["secret"].as_str().unwrap().starts_with("whsec_"));
+        let mut conn = app.services.db.read().await.unwrap();
+        let row = keel_store::webhooks::find_endpoint(&mut conn.conn(), hook["id"].as_str().unwrap()).await.unwrap().unwrap();
+        assert!(row.secret.starts_with("ks1.") && !row.secret.contains(hook["secret"].as_str().unwrap()));
+
+        // A stored idempotent answer (here: a new API key's secret) is sealed, and replays intact.
+        let create = || app.admin(Method::POST, "/v1/admin/api-keys").header("idempotency-key", "key-1").json(&json!({"name": "sync", "permissions": ["products:read"]}));
+        let (status, first) = json_of(create().send().await.unwrap()).await;
+        assert_eq!(status, 201);
+        let replay = create().send().await.unwrap();
+        assert_eq!(replay.headers()["idempotent-replayed"], "true");
+        let (_, again) = json_of(replay).await;
+        assert_eq!(again["secret"], first["secret"]);
+        let scope = keel_services::idempotency::scope_for_credential(&format!("Bearer {}", app.admin_key));
+        let stored = keel_store::idempotency::find(&mut conn.conn(), &scope, "key-1").await.unwrap().unwrap();
+        let body = stored.response_body.unwrap();
+        assert!(body.starts_with("ks1.") && !body.contains(first["secret"].as_str().unwrap()));
+    }
+}

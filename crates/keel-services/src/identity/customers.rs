@@ -9,12 +9,13 @@ use super::passwords::{self, Verified};
 use super::sessions::{SessionService, SubjectKind};
 use super::throttle::{Attempt, Throttle};
 use super::{CustomerPrincipal, IdentityOptions, TokenPair, digest, new_secret};
-use crate::mail::{Template, send_later};
+use crate::mail::{Template, send_later, send_sealed_later};
 use crate::{Result, ServiceError, now};
 use chrono::{DateTime, Utc};
 use keel_domain::catalog::Label;
 use keel_domain::identity::{Email, check_new_password};
 use keel_domain::{AddressId, CustomerId, ValidationErrors};
+use keel_platform::secrets::SecretBox;
 use keel_store::{Conn, Db, JsonColumn, identity as repo};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -170,11 +171,18 @@ pub struct CustomerService {
     sessions: SessionService,
     throttle: Throttle,
     options: IdentityOptions,
+    secrets: SecretBox,
 }
 
 impl CustomerService {
-    pub fn new(db: Db, sessions: SessionService, throttle: Throttle, options: IdentityOptions) -> Self {
-        CustomerService { db, sessions, throttle, options }
+    pub fn new(
+        db: Db,
+        sessions: SessionService,
+        throttle: Throttle,
+        options: IdentityOptions,
+        secrets: SecretBox,
+    ) -> Self {
+        CustomerService { db, sessions, throttle, options, secrets }
     }
 
     /// Creates an account and mails a welcome and an email-verification link.
@@ -215,7 +223,7 @@ impl CustomerService {
         let token = self.issue_token(c, VERIFY, &row.id, self.options.email_verification_ttl).await?;
         let link = format!("{}/account/verify-email?token={token}", self.options.public_url);
         let data = serde_json::json!({"name": row.first_name.clone().unwrap_or_default(), "link": link});
-        send_later(c, &row.email, Template::EmailVerification, data, None).await
+        send_sealed_later(c, &self.secrets, &row.email, Template::EmailVerification, data).await
     }
 
     /// Issues a single-use token for `purpose`, voiding the subject's earlier ones.
@@ -367,7 +375,7 @@ impl CustomerService {
         let token = self.issue_token(&mut tx.conn(), RESET, &row.id, self.options.password_reset_ttl).await?;
         let link = format!("{}/account/reset-password?token={token}", self.options.public_url);
         let data = serde_json::json!({"name": row.first_name.clone().unwrap_or_default(), "link": link});
-        send_later(&mut tx.conn(), &row.email, Template::PasswordReset, data, None).await?;
+        send_sealed_later(&mut tx.conn(), &self.secrets, &row.email, Template::PasswordReset, data).await?;
         tx.commit().await?;
         Ok(())
     }

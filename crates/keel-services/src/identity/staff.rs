@@ -9,13 +9,14 @@ use super::passwords::{self, Verified};
 use super::sessions::{SessionService, SubjectKind};
 use super::throttle::{Attempt, Throttle};
 use super::{Actor, IdentityOptions, Principal, TokenPair, constant_time_eq, digest, new_secret};
-use crate::mail::{Template, send_later};
+use crate::mail::{Template, send_sealed_later};
 use crate::oidc::{OidcClient, OidcProviderConfig};
 use crate::{Result, ServiceError, now};
 use chrono::{DateTime, Utc};
 use keel_domain::identity::{Email, check_new_password};
 use keel_domain::permission::{BuiltinRole, Grant, Permission};
 use keel_domain::{StaffId, ValidationErrors};
+use keel_platform::secrets::SecretBox;
 use keel_store::{Conn, Db, JsonColumn, identity as repo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -184,6 +185,7 @@ pub struct StaffService {
     api_keys: crate::api_keys::ApiKeyService,
     options: IdentityOptions,
     oidc: BTreeMap<String, OidcClient>,
+    secrets: SecretBox,
 }
 
 /// Where an OpenID Connect login goes next, and the secret its browser must bring back.
@@ -201,9 +203,10 @@ impl StaffService {
         api_keys: crate::api_keys::ApiKeyService,
         options: IdentityOptions,
         providers: Vec<OidcProviderConfig>,
+        secrets: SecretBox,
     ) -> Self {
         let oidc = providers.into_iter().map(|p| (p.name.clone(), OidcClient::new(p))).collect();
-        StaffService { db, sessions, throttle, api_keys, options, oidc }
+        StaffService { db, sessions, throttle, api_keys, options, oidc, secrets }
     }
 
     async fn role_row(&self, c: &mut Conn<'_>, name: &str) -> Result<repo::RoleRow> {
@@ -431,7 +434,7 @@ impl StaffService {
         repo::insert_token(&mut tx.conn(), &row).await?;
         let link = format!("{}/admin/accept-invitation?token={token}", self.options.public_url);
         let data = serde_json::json!({"link": link, "role": role.name, "invited_by": invitation.invited_by});
-        send_later(&mut tx.conn(), email.as_str(), Template::StaffInvitation, data, None).await?;
+        send_sealed_later(&mut tx.conn(), &self.secrets, email.as_str(), Template::StaffInvitation, data).await?;
         tx.commit().await?;
         Ok(invitation)
     }
