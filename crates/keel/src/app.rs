@@ -21,6 +21,12 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         None => format!("cannot open the SQLite database at {}", db_config.sqlite_path.display()),
     })?;
     db.migrate().await.context("database migration failed")?;
+    if db_config.url.is_some() && config.secret_key.is_none() {
+        tracing::warn!(
+            "KEEL_SECRET_KEY is not set: secrets stored in PostgreSQL are sealed with the key file in the data \
+             directory; every node sharing this database must use the same key (set KEEL_SECRET_KEY)"
+        );
+    }
     let options = keel_services::ServiceOptions {
         webhooks_allow_private: config.webhooks_allow_private,
         identity: config.identity(),

@@ -272,8 +272,11 @@ async fn worker_processes_share_one_postgres_queue() {
 /// with one `webhook-id` and, deduplicating by it as receivers must, acts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_workers_job_is_finished_by_another_worker() {
-    let Some(db) = common::Database::create(common::Backend::Postgres).await else { return };
+    let Some(mut db) = common::Database::create(common::Backend::Postgres).await else { return };
     let url = db.config.database_url.clone().unwrap();
+    // Every node shares the key that seals webhook secrets.
+    let secret_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    db.config.secret_key = Some(secret_key.to_string());
     let services = keel::app::open(&db.config).await.unwrap();
 
     // The receiver hangs on its first request (the worker will die waiting) and accepts the rest.
@@ -317,6 +320,7 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
             .env("KEEL_DEMO_SEED", "false")
             .env("KEEL_WORKER_LEASE_SECS", "3")
             .env("KEEL_WEBHOOKS_ALLOW_PRIVATE", "true")
+            .env("KEEL_SECRET_KEY", secret_key)
             .env("HOSTNAME", name)
             .args(["serve", "--role", "worker"])
             .stdout(Stdio::null())
@@ -369,4 +373,43 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
     assert!(deliver.locked_by.as_deref().unwrap().starts_with("second:"), "finished by the second worker");
     services.db.close().await;
     db.drop_now().await;
+}
+
+#[tokio::test]
+async fn user_create_makes_a_staff_member_who_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = |email: &str, password: &str, role: &str| {
+        let mut child = keel()
+            .current_dir(dir.path())
+            .env("KEEL_DATA_DIR", dir.path())
+            .env("KEEL_DEMO_SEED", "false")
+            .args(["user", "create", "--email", email, "--password-stdin", "--role", role])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = create("Owner@Example.com", "a long passphrase", "owner");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("owner@example.com") && stdout.contains("with role owner"), "{stdout}");
+
+    let weak = create("weak@example.com", "short", "owner");
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"), "{}", String::from_utf8_lossy(&weak.stderr));
+    let unknown = create("x@example.com", "a long passphrase", "emperor");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("emperor"));
+
+    let config = keel::config::Config { data_dir: dir.path().to_path_buf(), ..keel::config::Config::default() };
+    let services = keel::app::open(&config).await.unwrap();
+    let pair = services.staff.login("owner@example.com", "a long passphrase", None).await.unwrap();
+    let principal = services.staff.authenticate(&pair.access_token).await.unwrap();
+    assert_eq!(principal.label(), "owner@example.com");
+    assert_eq!(principal.grant, keel_domain::permission::Grant::All);
+    services.db.close().await;
 }

@@ -360,7 +360,13 @@ backend_tests! {
                 };
                 assert_eq!(call(without).await, 403, "{method} {path} without {needed}");
                 let with = call(only).await;
-                assert!(with != 401 && with != 403, "{method} {path} with only {needed}: {with}");
+                if method == Method::GET && !path.contains('{') {
+                    // A list needs nothing but the permission: it must succeed.
+                    assert_eq!(with, 200, "{method} {path} with only {needed}");
+                } else {
+                    // Past authorisation, the made-up id or empty body decides (404, 422, …).
+                    assert!(with != 401 && with != 403, "{method} {path} with only {needed}: {with}");
+                }
                 checked += 1;
             }
         }

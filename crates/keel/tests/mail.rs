@@ -100,7 +100,7 @@ backend_tests! {
     #[demo = false]
     async fn an_order_confirmation_reaches_the_smtp_server(app) {
         let sink = SmtpSink::start().await;
-        let config = keel::config::Config { smtp_url: Some(format!("smtp://127.0.0.1:{}", sink.port)), ..keel::config::Config::default() };
+        let config = keel::config::Config { smtp_url: Some(format!("smtp://127.0.0.1:{}", sink.port)), ..app.config.clone() };
         let worker = keel_worker::Worker::start(app.services.db.clone(), keel::app::worker_registry(&app.services, &config).unwrap(), fast_worker()).await.unwrap();
 
         let mut tx = app.services.db.begin().await.unwrap();

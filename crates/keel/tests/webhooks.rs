@@ -104,7 +104,7 @@ backend_tests! {
         let (_, listed) = app.admin_json(Method::GET, "/v1/admin/webhooks", None).await;
         assert!(listed["data"][0].get("secret").is_none(), "the secret is shown only at creation");
 
-        let config = keel::config::Config { webhooks_allow_private: true, ..keel::config::Config::default() };
+        let config = keel::config::Config { webhooks_allow_private: true, ..app.config.clone() };
         let worker = keel_worker::Worker::start(app.services.db.clone(), keel::app::worker_registry(&app.services, &config).unwrap(), fast_worker()).await.unwrap();
 
         let (_, product) = app.admin_json(Method::POST, "/v1/admin/products", Some(json!({"title": "Hooked", "status": "published"}))).await;

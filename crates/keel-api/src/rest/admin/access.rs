@@ -149,6 +149,7 @@ pub async fn oidc_login(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -498,6 +499,7 @@ pub async fn revoke_api_key(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this actor's entries (a staff or key id).
     pub actor_id: Option<String>,

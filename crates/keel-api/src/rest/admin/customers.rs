@@ -12,6 +12,7 @@ use keel_services::identity::customers::{Address, Customer};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
     /// Only customers whose email contains this text.
     pub email: Option<String>,
