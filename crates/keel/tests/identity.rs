@@ -322,6 +322,9 @@ backend_tests! {
         let key_entry = entries.iter().find(|e| e["action"] == "POST /v1/admin/api-keys" && e["status"] == 201).unwrap();
         assert_eq!(key_entry["after"]["secret"], "[redacted]");
         assert!(!log.to_string().contains(&secret));
+        let sign_in = entries.iter().find(|e| e["action"] == "sign-in /v1/admin/auth/invitations/accept").expect("sign-ins are logged");
+        assert_eq!(sign_in["actor"], "grace@example.com");
+        assert!(entries.iter().any(|e| e["action"] == "sign-in /v1/admin/auth/token" && e["actor"] == "owner@example.com"));
         assert_eq!(with_token(app, Method::GET, "/v1/admin/audit-log", &admin, None).await.0, 200);
         assert_eq!(with_token(app, Method::GET, "/v1/admin/audit-log", &grace, None).await.0, 401);
     }

@@ -272,15 +272,32 @@ impl StaffService {
             staff.password_hash = Some(hash);
         }
         let mut tx = self.db.begin().await?;
-        let pair = self.start_session(&mut tx.conn(), staff).await?;
+        let pair = self.start_session(&mut tx.conn(), staff, "/v1/admin/auth/token").await?;
         tx.commit().await?;
         Ok(pair)
     }
 
-    async fn start_session(&self, c: &mut Conn<'_>, mut staff: repo::StaffRow) -> Result<TokenPair> {
-        staff.last_login_at = Some(now());
-        staff.updated_at = now();
+    /// Signs a member in and writes the sign-in to the audit log (`how`: the route it came by).
+    async fn start_session(&self, c: &mut Conn<'_>, mut staff: repo::StaffRow, how: &str) -> Result<TokenPair> {
+        let at = now();
+        staff.last_login_at = Some(at);
+        staff.updated_at = at;
         repo::update_staff(c, &staff).await?;
+        let entry = repo::AuditRow {
+            id: keel_domain::AuditId::new().to_string(),
+            at,
+            actor_kind: "staff".into(),
+            actor_id: staff.id.clone(),
+            actor_label: staff.email.clone(),
+            action: format!("sign-in {how}"),
+            method: "POST".into(),
+            path: how.to_string(),
+            status: 200,
+            before: None,
+            after: Some(JsonColumn(serde_json::json!({"role": staff.role}))),
+            request_id: None,
+        };
+        repo::insert_audit(c, &entry).await?;
         self.sessions.start(c, SubjectKind::Staff, &staff.id).await
     }
 
@@ -463,7 +480,7 @@ impl StaffService {
         check_new_password(password, &used.subject_id).map_err(|m| ServiceError::invalid("password", m))?;
         let role = used.data.0["role"].as_str().ok_or_else(invalid)?.to_string();
         let row = self.insert(&mut tx.conn(), &used.subject_id, name, Some(hash), &role).await?;
-        let pair = self.start_session(&mut tx.conn(), row).await?;
+        let pair = self.start_session(&mut tx.conn(), row, "/v1/admin/auth/invitations/accept").await?;
         tx.commit().await?;
         Ok(pair)
     }
@@ -685,7 +702,8 @@ impl StaffService {
         if staff.role != role_row.name && staff.role != OWNER {
             staff.role = role_row.name.clone();
         }
-        let pair = self.start_session(&mut tx.conn(), staff).await?;
+        let how = format!("/v1/admin/auth/oidc/{provider}/callback");
+        let pair = self.start_session(&mut tx.conn(), staff, &how).await?;
         tx.commit().await?;
         Ok(pair)
     }
