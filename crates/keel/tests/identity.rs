@@ -91,6 +91,8 @@ backend_tests! {
         let (status, next) = post(app, "/v1/store/auth/refresh", json!({"refresh_token": refresh})).await;
         assert_eq!(status, 200);
         let next_access = next["access_token"].as_str().unwrap().to_string();
+        let left = next["refresh_expires_in"].as_i64().unwrap();
+        assert!(left <= pair["refresh_expires_in"].as_i64().unwrap() && left > 30 * 24 * 3600 - 60, "refreshing does not extend the session: {left}");
         assert_ne!(next_access, access);
         assert_eq!(with_token(app, Method::GET, "/v1/store/customers/me", &next_access, None).await.0, 200);
         assert_eq!(post(app, "/v1/store/auth/refresh", json!({"refresh_token": refresh})).await.0, 401);
@@ -251,6 +253,17 @@ backend_tests! {
         let owner = staff_token(app, "owner@example.com", "owner").await;
         let (status, me) = with_token(app, Method::GET, "/v1/admin/auth/me", &owner, None).await;
         assert_eq!((status, me["kind"].as_str(), me["permissions"][0].as_str()), (200, Some("staff"), Some("*")));
+
+        // A staff member changes their password: their other sessions end.
+        let second = post(app, "/v1/admin/auth/token", json!({"email": "owner@example.com", "password": PASSWORD})).await.1;
+        let second = second["access_token"].as_str().unwrap().to_string();
+        let (status, pair) = with_token(app, Method::POST, "/v1/admin/auth/password", &second,
+            Some(json!({"current_password": PASSWORD, "new_password": "an even longer passphrase"}))).await;
+        assert_eq!(status, 200, "{pair}");
+        assert_eq!(with_token(app, Method::GET, "/v1/admin/auth/me", &owner, None).await.0, 401);
+        let owner = pair["access_token"].as_str().unwrap().to_string();
+        assert_eq!(with_token(app, Method::POST, "/v1/admin/auth/password", &app.admin_key,
+            Some(json!({"current_password": "x", "new_password": "an even longer passphrase"}))).await.0, 422);
 
         // Invite a catalog manager; they accept through the mailed link.
         let (status, invitation) = with_token(app, Method::POST, "/v1/admin/invitations", &owner,

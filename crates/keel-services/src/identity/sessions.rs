@@ -1,6 +1,7 @@
 //! Sessions: an access token (minutes) and a refresh token (days) per sign-in, both opaque and
 //! stored only as digests. Refreshing rotates both; a refresh token that was already rotated
-//! away revokes its session (whoever holds the newer one, the pair has leaked).
+//! away revokes its session (whoever holds the newer one, the pair has leaked). A session lives at
+//! most its refresh lifetime from sign-in: refreshing does not extend it.
 
 use super::{IdentityOptions, TokenPair, digest, new_secret};
 use crate::{Result, ServiceError, now};
@@ -136,7 +137,10 @@ impl SessionService {
         }
         tx.commit().await?;
         let session = Session { id: parse_session_id(&row.id)?, subject_id: row.subject_id };
-        Ok((self.pair(access, refresh, kind), session))
+        // A session ends when its first refresh token would have: refreshing never extends it.
+        let mut pair = self.pair(access, refresh, kind);
+        pair.refresh_expires_in = (row.refresh_expires_at - at).num_seconds();
+        Ok((pair, session))
     }
 
     /// Ends one session at once.

@@ -340,6 +340,37 @@ impl StaffService {
         }
     }
 
+    /// Changes the caller's password after checking the current one (throttled like sign-in);
+    /// every session of theirs ends and a new one starts.
+    pub async fn change_password(
+        &self,
+        who: &Principal,
+        current: &str,
+        new: &str,
+        client: Option<IpAddr>,
+    ) -> Result<TokenPair> {
+        let id = who.staff_id().ok_or_else(|| ServiceError::invalid("authorization", "an API key has no password"))?;
+        let mut conn = self.db.read().await?;
+        let mut row =
+            repo::find_staff(&mut conn.conn(), &id.to_string()).await?.ok_or(ServiceError::Unauthenticated)?;
+        drop(conn);
+        let attempt = Attempt::new("staff-login", &row.email, client);
+        self.throttle.check(&attempt).await?;
+        if passwords::verify(current.to_string(), row.password_hash.clone()).await? == Verified::No {
+            self.throttle.failed(&attempt).await?;
+            return Err(ServiceError::invalid("current_password", "is not the current password"));
+        }
+        check_new_password(new, &row.email).map_err(|m| ServiceError::invalid("new_password", m))?;
+        row.password_hash = Some(passwords::hash(new.to_string()).await?);
+        row.updated_at = now();
+        let mut tx = self.db.begin().await?;
+        repo::update_staff(&mut tx.conn(), &row).await?;
+        repo::revoke_sessions_of(&mut tx.conn(), "staff", &row.id, "password_changed", row.updated_at).await?;
+        let pair = self.sessions.start(&mut tx.conn(), SubjectKind::Staff, &row.id).await?;
+        tx.commit().await?;
+        Ok(pair)
+    }
+
     pub async fn me(&self, who: &Principal) -> Result<StaffMember> {
         let id = who.staff_id().ok_or(ServiceError::NotFound { entity: "staff member" })?;
         self.get(id).await

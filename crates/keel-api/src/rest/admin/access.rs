@@ -72,6 +72,29 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Change the signed-in staff member's password (the current one is required). Every session
+/// of theirs ends; the answer is a new pair.
+#[utoipa::path(
+    post, path = "/v1/admin/auth/password", tag = "admin", operation_id = "admin_change_password",
+    request_body = crate::rest::store::customers::PasswordChange,
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Changed; a new token pair", body = TokenPair),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Wrong current password, a weak new one, or an API key", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Too many failed attempts", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    AdminPrincipal(who): AdminPrincipal,
+    ClientAddr(client): ClientAddr,
+    ApiJson(input): ApiJson<crate::rest::store::customers::PasswordChange>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let pair = state.services.staff.change_password(&who, &input.current_password, &input.new_password, client).await?;
+    Ok(Json(pair))
+}
+
 /// Who the caller is and what they may do.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
