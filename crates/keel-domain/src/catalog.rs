@@ -248,6 +248,10 @@ pub mod view {
         pub prices: Vec<Money>,
         pub barcode: Option<String>,
         pub weight_grams: Option<i32>,
+        /// Store only: whether it can be bought now (tracked stock available, backorder allowed,
+        /// or stock not tracked). Quantities are in the admin inventory API.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub in_stock: Option<bool>,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
     }

@@ -215,6 +215,21 @@ typed_id!(
     "aud"
 );
 typed_id!(
+    /// A region (market): currency, countries, tax setting, serving stock locations.
+    RegionId,
+    "reg"
+);
+typed_id!(
+    /// A stock reservation held by a cart or an order.
+    ReservationId,
+    "rsv"
+);
+typed_id!(
+    /// One change of a stock level, in the movement log.
+    MovementId,
+    "mov"
+);
+typed_id!(
     /// An invitation for a new staff member.
     InvitationId,
     "inv"

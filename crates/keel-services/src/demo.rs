@@ -210,6 +210,7 @@ pub struct SeedSummary {
     pub categories: usize,
     pub collections: usize,
     pub locations: usize,
+    pub regions: usize,
 }
 
 /// Whether the database has no products yet (a fresh install gets the demo catalog).
@@ -269,6 +270,29 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
     inventory::insert_location(&mut c, main, "main", "Main warehouse", true, at).await?;
     inventory::insert_location(&mut c, eu, "eu", "EU warehouse", false, at).await?;
     summary.locations = 2;
+    // Three markets: the US sells net of tax from the main warehouse; the EU and the UK sell
+    // tax-inclusive, the EU from both warehouses (its own first).
+    let eu_countries = ["AT", "BE", "DE", "DK", "ES", "FI", "FR", "IE", "IT", "NL", "PL", "PT", "SE"];
+    for (name, currency, inclusive, countries, locations) in [
+        ("United States", "USD", false, &["US"][..], vec![main]),
+        ("Europe", "EUR", true, &eu_countries[..], vec![eu, main]),
+        ("United Kingdom", "GBP", true, &["GB"][..], vec![main]),
+    ] {
+        let record = keel_store::regions::RegionRecord {
+            row: keel_store::regions::RegionRow {
+                id: keel_domain::RegionId::new().to_string(),
+                name: name.into(),
+                currency: currency.into(),
+                tax_inclusive: inclusive,
+                created_at: at,
+                updated_at: at,
+            },
+            countries: countries.iter().map(|c| c.to_string()).collect(),
+            location_ids: locations.iter().map(ToString::to_string).collect(),
+        };
+        keel_store::regions::insert(&mut c, &record).await?;
+        summary.regions += 1;
+    }
 
     let total: usize = FAMILIES.iter().map(|f| f.names.len()).sum();
     let mut levels = Vec::new();

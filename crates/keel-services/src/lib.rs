@@ -13,9 +13,11 @@ mod error;
 pub mod events;
 pub mod idempotency;
 pub mod identity;
+pub mod inventory;
 pub mod jobs;
 pub mod mail;
 pub mod oidc;
+pub mod regions;
 pub mod webhooks;
 
 pub use error::ServiceError;
@@ -62,6 +64,8 @@ pub struct Services {
     pub customers: identity::customers::CustomerService,
     pub staff: identity::staff::StaffService,
     pub audit: identity::audit::AuditService,
+    pub inventory: inventory::InventoryService,
+    pub regions: regions::RegionService,
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
     pub webhooks: webhooks::WebhookService,
@@ -95,6 +99,8 @@ impl Services {
                 options.secrets.clone(),
             ),
             audit: identity::audit::AuditService::new(db.clone()),
+            inventory: inventory::InventoryService::new(db.clone()),
+            regions: regions::RegionService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(
                 db.clone(),
                 options.webhooks_allow_private,

@@ -898,6 +898,7 @@ async fn load_variants(c: &mut Conn<'_>, condition: Expr) -> Result<Vec<Variant>
                 options: r.option_values.0,
                 barcode: r.barcode,
                 weight_grams: r.weight_grams,
+                in_stock: None,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
             })

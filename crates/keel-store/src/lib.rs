@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod jobs;
 mod migrate;
 pub mod outbox;
+pub mod regions;
 pub mod schedules;
 pub mod webhooks;
 

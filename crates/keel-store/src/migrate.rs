@@ -53,6 +53,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0007_identity.sql"),
         include_str!("../migrations/sqlite/0007_identity.sql"),
     ),
+    (
+        8,
+        "regions and inventory",
+        include_str!("../migrations/postgres/0008_regions_inventory.sql"),
+        include_str!("../migrations/sqlite/0008_regions_inventory.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

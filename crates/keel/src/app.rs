@@ -135,6 +135,19 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
                 }
             }
         })
+        .handle(EXPIRE_RESERVATIONS, {
+            let inventory = services.inventory.clone();
+            move |_| {
+                let inventory = inventory.clone();
+                async move {
+                    let released = inventory.expire_reservations().await?;
+                    if released > 0 {
+                        tracing::info!(released, "expired stock reservations released");
+                    }
+                    Ok(())
+                }
+            }
+        })
         .handle(PURGE_IDEMPOTENCY_KEYS, move |_| {
             let db = db.clone();
             async move {
@@ -192,6 +205,13 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
             JobSpec::new(PURGE_IDEMPOTENCY_KEYS, serde_json::json!({})).queue("maintenance"),
         );
     }
+    if let Ok(every_minute) = Cron::parse("* * * * *") {
+        registry = registry.schedule(
+            EXPIRE_RESERVATIONS,
+            every_minute,
+            JobSpec::new(EXPIRE_RESERVATIONS, serde_json::json!({})).queue("maintenance"),
+        );
+    }
     if let Ok(hourly) = Cron::parse("43 * * * *") {
         registry = registry.schedule(
             PURGE_IDENTITY,
@@ -221,6 +241,8 @@ pub fn file_store(config: &Config) -> keel_platform::files::FileStore {
 
 /// Deletes idempotency keys past their 24 h lifetime (hourly).
 pub const PURGE_IDEMPOTENCY_KEYS: &str = "maintenance.purge_idempotency_keys";
+/// Releases stock reservations past their expiry (every minute).
+pub const EXPIRE_RESERVATIONS: &str = "maintenance.expire_reservations";
 /// Deletes expired sessions, tokens and OpenID logins (hourly).
 pub const PURGE_IDENTITY: &str = "maintenance.purge_identity";
 /// Does nothing (benchmarks).

@@ -24,11 +24,19 @@ backend_tests! {
         let five = statements_for(app, "/v1/store/products?limit=5").await;
         let fifty = statements_for(app, "/v1/store/products?limit=50").await;
         assert_eq!(five, fifty, "a page of 50 must not cost more statements than a page of 5");
-        assert!(five <= 8, "{five} statements for a page");
+        // 8 for the page and its relations, 2 for the variants' stock (flags and levels).
+        assert!(five <= 10, "{five} statements for a page");
         let sorted = statements_for(app, "/v1/store/products?limit=50&sort=price&category=apparel").await;
-        assert!(sorted <= 9, "{sorted} statements with a category filter and price sort");
+        assert!(sorted <= 11, "{sorted} statements with a category filter and price sort");
         let detail = statements_for(app, "/v1/store/products/classic-tee").await;
-        assert!(detail <= 8, "{detail} statements for a product page");
+        assert!(detail <= 10, "{detail} statements for a product page");
+        // A region adds its own lookup (3), whatever the page size.
+        let (_, regions) = app.get_json("/v1/store/regions").await;
+        let region = regions["data"][0]["id"].as_str().unwrap().to_string();
+        let five = statements_for(app, &format!("/v1/store/products?limit=5&region_id={region}")).await;
+        let fifty = statements_for(app, &format!("/v1/store/products?limit=50&region_id={region}")).await;
+        assert_eq!(five, fifty);
+        assert!(five <= 13, "{five} statements for a page with a region");
     }
 
     #[demo = false]

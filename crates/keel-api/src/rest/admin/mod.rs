@@ -5,6 +5,7 @@
 pub mod access;
 mod catalog;
 mod customers;
+mod inventory;
 mod jobs;
 mod webhooks;
 
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(access::me))
         .routes(routes!(access::login, access::logout))
         .routes(routes!(access::refresh))
+        .routes(routes!(access::change_password))
         .routes(routes!(access::oidc_providers))
         .routes(routes!(access::oidc_login))
         .routes(routes!(access::oidc_callback))
@@ -48,4 +50,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(access::list_api_keys, access::create_api_key))
         .routes(routes!(access::revoke_api_key))
         .routes(routes!(access::audit_log))
+        .routes(routes!(inventory::list_locations))
+        .routes(routes!(inventory::get_inventory, inventory::set_inventory, inventory::update_inventory_item))
+        .routes(routes!(inventory::list_movements))
+        .routes(routes!(inventory::list_regions, inventory::create_region))
+        .routes(routes!(inventory::get_region, inventory::update_region, inventory::delete_region))
 }

@@ -6,8 +6,11 @@ use crate::problem::{ApiError, Problem};
 use crate::rest::ListOf;
 use axum::Json;
 use axum::extract::State;
+use keel_domain::RegionId;
 use keel_domain::catalog::view::{Category, Collection, Product};
 use keel_services::catalog::{Audience, ProductList, ProductListParams};
+use keel_services::regions::Region;
+use serde::Deserialize;
 
 /// List published products.
 ///
@@ -25,13 +28,24 @@ pub async fn list_products(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ProductListParams>,
 ) -> Result<Json<ProductList>, ApiError> {
-    Ok(Json(state.services.catalog.list_products(Audience::Store, &params).await?))
+    let mut list = state.services.catalog.list_products(Audience::Store, &params).await?;
+    let services = &state.services;
+    services.inventory.annotate(&services.regions, &mut list.data, params.region_id).await?;
+    Ok(Json(list))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductQuery {
+    /// Variants' `in_stock` counts this region's stock locations (default: all).
+    pub region_id: Option<RegionId>,
 }
 
 /// Get a published product by id or handle.
 #[utoipa::path(
     get, path = "/v1/store/products/{id_or_handle}", tag = "store", operation_id = "store_get_product",
-    params(("id_or_handle" = String, Path, description = "A product id (`prod_…`) or handle")),
+    params(("id_or_handle" = String, Path, description = "A product id (`prod_…`) or handle"), ProductQuery),
     responses(
         (status = 200, description = "The product", body = Product),
         (status = 404, description = "No published product with this id or handle", body = Problem, content_type = "application/problem+json"),
@@ -40,8 +54,22 @@ pub async fn list_products(
 pub async fn get_product(
     State(state): State<AppState>,
     ApiPath(id_or_handle): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ProductQuery>,
 ) -> Result<Json<Product>, ApiError> {
-    Ok(Json(state.services.catalog.get_product(Audience::Store, &id_or_handle).await?))
+    let product = state.services.catalog.get_product(Audience::Store, &id_or_handle).await?;
+    let mut products = [product];
+    state.services.inventory.annotate(&state.services.regions, &mut products, query.region_id).await?;
+    let [product] = products;
+    Ok(Json(product))
+}
+
+/// The regions (markets) the shop sells to: currency, countries, tax-inclusive pricing.
+#[utoipa::path(
+    get, path = "/v1/store/regions", tag = "store", operation_id = "store_list_regions",
+    responses((status = 200, description = "Every region", body = ListOf<Region>))
+)]
+pub async fn list_regions(State(state): State<AppState>) -> Result<Json<ListOf<Region>>, ApiError> {
+    Ok(Json(ListOf { data: state.services.regions.list().await? }))
 }
 
 /// List the category tree (flat, each with its `parent_id`).

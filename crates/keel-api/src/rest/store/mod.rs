@@ -16,6 +16,7 @@ pub fn catalog_router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::get_product))
         .routes(routes!(catalog::list_categories))
         .routes(routes!(catalog::list_collections))
+        .routes(routes!(catalog::list_regions))
 }
 
 /// Customer accounts (`private, no-store`).

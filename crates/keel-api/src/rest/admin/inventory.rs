@@ -1,0 +1,200 @@
+//! Admin inventory and region routes: stock locations, a variant's levels, flags and movement
+//! log; regions (markets).
+
+use crate::AppState;
+use crate::auth::{Authorized, InventoryRead, InventoryWrite, SettingsRead, SettingsWrite};
+use crate::extract::{ApiJson, ApiPath};
+use crate::problem::{ApiError, Problem};
+use crate::rest::ListOf;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use keel_domain::{RegionId, VariantId};
+use keel_services::inventory::{ItemSettings, Movement, SetLevel, StockLocation, VariantInventory};
+use keel_services::regions::{Region, RegionInput, RegionPatch};
+
+const PROBLEM: &str = "application/problem+json";
+
+/// Stock locations, the default first.
+#[utoipa::path(
+    get, path = "/v1/admin/stock-locations", tag = "admin", operation_id = "admin_list_stock_locations",
+    security(("admin" = ["inventory:read"])),
+    responses((status = 200, description = "Every location", body = ListOf<StockLocation>))
+)]
+pub async fn list_locations(
+    _: Authorized<InventoryRead>,
+    State(state): State<AppState>,
+) -> Result<Json<ListOf<StockLocation>>, ApiError> {
+    Ok(Json(ListOf { data: state.services.inventory.locations().await? }))
+}
+
+/// A variant's stock: levels per location (on hand, reserved, available) and tracking flags.
+#[utoipa::path(
+    get, path = "/v1/admin/variants/{id}/inventory", tag = "admin", operation_id = "admin_get_inventory",
+    params(("id" = VariantId, Path)),
+    security(("admin" = ["inventory:read"])),
+    responses(
+        (status = 200, description = "The variant's stock", body = VariantInventory),
+        (status = 404, description = "No such variant", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn get_inventory(
+    _: Authorized<InventoryRead>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<VariantId>,
+) -> Result<Json<VariantInventory>, ApiError> {
+    Ok(Json(state.services.inventory.inventory(id).await?))
+}
+
+/// Set the on-hand quantity at a location (default: the default location); logged as a movement.
+#[utoipa::path(
+    put, path = "/v1/admin/variants/{id}/inventory", tag = "admin", operation_id = "admin_set_inventory",
+    params(("id" = VariantId, Path)),
+    request_body = SetLevel,
+    security(("admin" = ["inventory:write"])),
+    responses(
+        (status = 200, description = "The variant's stock", body = VariantInventory),
+        (status = 404, description = "No such variant", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Below what is reserved there (`below_reserved`)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Negative quantity or unknown location", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn set_inventory(
+    _: Authorized<InventoryWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<VariantId>,
+    ApiJson(input): ApiJson<SetLevel>,
+) -> Result<Json<VariantInventory>, ApiError> {
+    Ok(Json(state.services.inventory.set_level(id, input).await?))
+}
+
+/// Change how a variant's stock is kept: tracked or not, backorders, low-stock threshold.
+#[utoipa::path(
+    patch, path = "/v1/admin/variants/{id}/inventory", tag = "admin", operation_id = "admin_update_inventory_item",
+    params(("id" = VariantId, Path)),
+    request_body = ItemSettings,
+    security(("admin" = ["inventory:write"])),
+    responses(
+        (status = 200, description = "The variant's stock", body = VariantInventory),
+        (status = 404, description = "No such variant", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid threshold", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn update_inventory_item(
+    _: Authorized<InventoryWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<VariantId>,
+    ApiJson(settings): ApiJson<ItemSettings>,
+) -> Result<Json<VariantInventory>, ApiError> {
+    Ok(Json(state.services.inventory.update_item(id, settings).await?))
+}
+
+/// The latest 100 stock movements of a variant (sets, reservations, releases), newest first.
+#[utoipa::path(
+    get, path = "/v1/admin/variants/{id}/inventory/movements", tag = "admin", operation_id = "admin_list_movements",
+    params(("id" = VariantId, Path)),
+    security(("admin" = ["inventory:read"])),
+    responses(
+        (status = 200, description = "Movements, newest first", body = ListOf<Movement>),
+        (status = 404, description = "No such variant", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn list_movements(
+    _: Authorized<InventoryRead>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<VariantId>,
+) -> Result<Json<ListOf<Movement>>, ApiError> {
+    Ok(Json(ListOf { data: state.services.inventory.movements(id, 100).await? }))
+}
+
+/// Regions (markets).
+#[utoipa::path(
+    get, path = "/v1/admin/regions", tag = "admin", operation_id = "admin_list_regions",
+    security(("admin" = ["settings:read"])),
+    responses((status = 200, description = "Every region", body = ListOf<Region>))
+)]
+pub async fn list_regions(
+    _: Authorized<SettingsRead>,
+    State(state): State<AppState>,
+) -> Result<Json<ListOf<Region>>, ApiError> {
+    Ok(Json(ListOf { data: state.services.regions.list().await? }))
+}
+
+/// Create a region: a currency, its countries (each in one region only), tax-inclusive or not,
+/// and the stock locations that serve it.
+#[utoipa::path(
+    post, path = "/v1/admin/regions", tag = "admin", operation_id = "admin_create_region",
+    request_body = RegionInput,
+    security(("admin" = ["settings:write"])),
+    responses(
+        (status = 201, description = "Created", body = Region),
+        (status = 409, description = "A country is in another region (`country_taken`)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn create_region(
+    _: Authorized<SettingsWrite>,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<RegionInput>,
+) -> Result<(StatusCode, Json<Region>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.services.regions.create(input).await?)))
+}
+
+/// One region.
+#[utoipa::path(
+    get, path = "/v1/admin/regions/{id}", tag = "admin", operation_id = "admin_get_region",
+    params(("id" = RegionId, Path)),
+    security(("admin" = ["settings:read"])),
+    responses(
+        (status = 200, description = "The region", body = Region),
+        (status = 404, description = "Not found", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn get_region(
+    _: Authorized<SettingsRead>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<RegionId>,
+) -> Result<Json<Region>, ApiError> {
+    Ok(Json(state.services.regions.get(id).await?))
+}
+
+/// Change a region (absent fields stay).
+#[utoipa::path(
+    patch, path = "/v1/admin/regions/{id}", tag = "admin", operation_id = "admin_update_region",
+    params(("id" = RegionId, Path)),
+    request_body = RegionPatch,
+    security(("admin" = ["settings:write"])),
+    responses(
+        (status = 200, description = "The region", body = Region),
+        (status = 404, description = "Not found", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "A country is in another region", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn update_region(
+    _: Authorized<SettingsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<RegionId>,
+    ApiJson(patch): ApiJson<RegionPatch>,
+) -> Result<Json<Region>, ApiError> {
+    Ok(Json(state.services.regions.update(id, patch).await?))
+}
+
+/// Delete a region.
+#[utoipa::path(
+    delete, path = "/v1/admin/regions/{id}", tag = "admin", operation_id = "admin_delete_region",
+    params(("id" = RegionId, Path)),
+    security(("admin" = ["settings:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Not found", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn delete_region(
+    _: Authorized<SettingsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<RegionId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.regions.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,188 @@
+//! Regions (markets): a currency, the countries sold to, whether prices include tax, and the
+//! stock locations that serve it. A country belongs to at most one region.
+
+use crate::{Result, ServiceError, now};
+use chrono::{DateTime, Utc};
+use keel_domain::catalog::Label;
+use keel_domain::{Currency, RegionId, StockLocationId, ValidationErrors};
+use keel_store::{Db, regions as repo};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Region {
+    pub id: RegionId,
+    #[schema(example = "Europe")]
+    pub name: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Whether prices in this region include tax (gross) or exclude it (net).
+    pub tax_inclusive: bool,
+    /// ISO 3166-1 alpha-2 codes.
+    #[schema(example = json!(["DE", "FR"]))]
+    pub countries: Vec<String>,
+    /// The stock locations that serve this region.
+    pub location_ids: Vec<StockLocationId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionInput {
+    pub name: String,
+    pub currency: String,
+    #[serde(default)]
+    pub tax_inclusive: bool,
+    pub countries: Vec<String>,
+    #[serde(default)]
+    pub location_ids: Vec<StockLocationId>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionPatch {
+    pub name: Option<String>,
+    pub currency: Option<String>,
+    pub tax_inclusive: Option<bool>,
+    pub countries: Option<Vec<String>>,
+    pub location_ids: Option<Vec<StockLocationId>>,
+}
+
+fn region_of(r: repo::RegionRecord) -> Result<Region> {
+    let bad = |raw: &str| ServiceError::Internal(format!("stored id {raw:?}"));
+    Ok(Region {
+        id: RegionId::parse(&r.row.id).map_err(|_| bad(&r.row.id))?,
+        name: r.row.name,
+        currency: r.row.currency,
+        tax_inclusive: r.row.tax_inclusive,
+        countries: r.countries,
+        location_ids: r
+            .location_ids
+            .iter()
+            .map(|l| StockLocationId::parse(l).map_err(|_| bad(l)))
+            .collect::<Result<_>>()?,
+        created_at: r.row.created_at,
+        updated_at: r.row.updated_at,
+    })
+}
+
+fn check_countries(errors: &mut ValidationErrors, countries: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in countries {
+        let code = c.trim().to_ascii_uppercase();
+        if code.len() != 2 || !code.chars().all(|ch| ch.is_ascii_uppercase()) {
+            errors.add("countries", format!("{c:?} is not an ISO 3166-1 alpha-2 code"));
+        } else if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    if out.is_empty() && errors.is_empty() {
+        errors.add("countries", "a region needs at least one country");
+    }
+    out
+}
+
+fn conflict(err: keel_store::StoreError) -> ServiceError {
+    match err {
+        keel_store::StoreError::Conflict { key: "region.country" } => ServiceError::Conflict {
+            code: "country_taken",
+            field: "countries",
+            message: "a country can belong to one region only".into(),
+        },
+        keel_store::StoreError::ForeignKey => ServiceError::invalid("location_ids", "no such stock location"),
+        other => other.into(),
+    }
+}
+
+#[derive(Clone)]
+pub struct RegionService {
+    db: Db,
+}
+
+impl RegionService {
+    pub fn new(db: Db) -> Self {
+        RegionService { db }
+    }
+
+    pub async fn list(&self) -> Result<Vec<Region>> {
+        let mut conn = self.db.read().await?;
+        repo::list(&mut conn.conn(), None).await?.into_iter().map(region_of).collect()
+    }
+
+    pub async fn get(&self, id: RegionId) -> Result<Region> {
+        let mut conn = self.db.read().await?;
+        let found = repo::list(&mut conn.conn(), Some(&id.to_string())).await?.into_iter().next();
+        region_of(found.ok_or(ServiceError::NotFound { entity: "region" })?)
+    }
+
+    pub async fn create(&self, input: RegionInput) -> Result<Region> {
+        let mut errors = ValidationErrors::new();
+        let name = errors.check("name", Label::parse(&input.name, 100)).map(Label::into_string);
+        let currency = errors.check("currency", Currency::parse(&input.currency).map_err(|e| e.to_string()));
+        let countries = check_countries(&mut errors, &input.countries);
+        let (name, currency) = match errors.finish(|| (name, currency))? {
+            (Some(n), Some(c)) => (n, c),
+            _ => return Err(ServiceError::invalid("name", "is required")),
+        };
+        let at = now();
+        let record = repo::RegionRecord {
+            row: repo::RegionRow {
+                id: RegionId::new().to_string(),
+                name,
+                currency: currency.code().to_string(),
+                tax_inclusive: input.tax_inclusive,
+                created_at: at,
+                updated_at: at,
+            },
+            countries,
+            location_ids: input.location_ids.iter().map(ToString::to_string).collect(),
+        };
+        let mut tx = self.db.begin().await?;
+        repo::insert(&mut tx.conn(), &record).await.map_err(conflict)?;
+        tx.commit().await?;
+        region_of(record)
+    }
+
+    pub async fn update(&self, id: RegionId, patch: RegionPatch) -> Result<Region> {
+        let mut tx = self.db.begin().await?;
+        let found = repo::list(&mut tx.conn(), Some(&id.to_string())).await?.into_iter().next();
+        let mut record = found.ok_or(ServiceError::NotFound { entity: "region" })?;
+        let mut errors = ValidationErrors::new();
+        if let Some(name) = &patch.name
+            && let Some(name) = errors.check("name", Label::parse(name, 100))
+        {
+            record.row.name = name.into_string();
+        }
+        if let Some(currency) = &patch.currency
+            && let Some(currency) = errors.check("currency", Currency::parse(currency).map_err(|e| e.to_string()))
+        {
+            record.row.currency = currency.code().to_string();
+        }
+        if let Some(countries) = &patch.countries {
+            record.countries = check_countries(&mut errors, countries);
+        }
+        errors.finish(|| ())?;
+        if let Some(inclusive) = patch.tax_inclusive {
+            record.row.tax_inclusive = inclusive;
+        }
+        if let Some(locations) = &patch.location_ids {
+            record.location_ids = locations.iter().map(ToString::to_string).collect();
+        }
+        record.row.updated_at = now();
+        repo::update(&mut tx.conn(), &record.row).await?;
+        repo::set_members(&mut tx.conn(), &record.row.id, &record.countries, &record.location_ids)
+            .await
+            .map_err(conflict)?;
+        tx.commit().await?;
+        region_of(record)
+    }
+
+    pub async fn delete(&self, id: RegionId) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !repo::delete(&mut tx.conn(), &id.to_string()).await? {
+            return Err(ServiceError::NotFound { entity: "region" });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
