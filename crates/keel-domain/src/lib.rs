@@ -11,6 +11,7 @@ pub mod id;
 pub mod identity;
 pub mod money;
 pub mod permission;
+pub mod pricing;
 pub mod retry;
 pub mod schedule;
 pub mod validation;

@@ -1,0 +1,259 @@
+//! Cart arithmetic: line amounts, tax (inclusive or exclusive), discounts and their allocation
+//! to lines, and cart totals. Pure functions over integer minor units; the rules are written out
+//! in docs/PRICING.md, whose worked examples the tests check.
+//!
+//! The rules, in order, for each line:
+//!
+//! 1. `subtotal = unit_price × quantity` (the price as listed: gross in a tax-inclusive region,
+//!    net in a tax-exclusive one).
+//! 2. `discount` is the line's share of every discount, at most its subtotal.
+//! 3. `taxable = subtotal − discount`.
+//! 4. Tax is computed **per line** and rounded half away from zero to the minor unit:
+//!    exclusive: `tax = round(taxable × rate)`, `total = taxable + tax`;
+//!    inclusive: `tax = round(taxable × rate / (1 + rate))`, `total = taxable`.
+//! 5. The cart's amounts are the sums of its lines' (plus shipping, taxed the same way).
+//!
+//! A discount over several lines is split in proportion to their subtotals by the largest
+//! remainder method, so the shares sum to the discount exactly and a refund of one line later
+//! returns exactly what that line was charged.
+
+use serde::Serialize;
+
+/// A tax rate in basis points (1 900 = 19 %).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct TaxRate(pub u32);
+
+/// Whether listed prices include tax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TaxMode {
+    Inclusive,
+    Exclusive,
+}
+
+/// `numerator / denominator`, rounded half away from zero (for non-negative inputs: half up).
+fn div_round(numerator: i128, denominator: i128) -> i64 {
+    let q = numerator / denominator;
+    let r = numerator % denominator;
+    let rounded = if 2 * r.abs() >= denominator.abs() { q + numerator.signum() * denominator.signum() } else { q };
+    i64::try_from(rounded).unwrap_or(i64::MAX)
+}
+
+/// `amount × basis_points / 10 000`, rounded half up: a percentage of an amount.
+pub fn percent_of(amount: i64, basis_points: u32) -> i64 {
+    div_round(i128::from(amount) * i128::from(basis_points), 10_000)
+}
+
+/// The tax contained in, or added to, `taxable`.
+pub fn tax_of(taxable: i64, rate: TaxRate, mode: TaxMode) -> i64 {
+    match mode {
+        TaxMode::Exclusive => percent_of(taxable, rate.0),
+        TaxMode::Inclusive => div_round(i128::from(taxable) * i128::from(rate.0), 10_000 + i128::from(rate.0)),
+    }
+}
+
+/// One line's amounts, all in minor units of the cart's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LineAmounts {
+    /// Unit price × quantity, as listed.
+    pub subtotal: i64,
+    pub discount: i64,
+    /// The tax in (inclusive) or on (exclusive) the discounted amount.
+    pub tax: i64,
+    /// What the line costs the shopper.
+    pub total: i64,
+}
+
+/// Prices one line. `discount` is clamped to `[0, subtotal]`.
+pub fn line(unit_price: i64, quantity: u32, discount: i64, rate: TaxRate, mode: TaxMode) -> LineAmounts {
+    let subtotal = unit_price.max(0).saturating_mul(i64::from(quantity));
+    let discount = discount.clamp(0, subtotal);
+    let taxable = subtotal - discount;
+    let tax = tax_of(taxable, rate, mode);
+    let total = match mode {
+        TaxMode::Exclusive => taxable + tax,
+        TaxMode::Inclusive => taxable,
+    };
+    LineAmounts { subtotal, discount, tax, total }
+}
+
+/// Splits `amount` over `weights` in proportion, by the largest remainder method: the parts sum
+/// to `amount` exactly (when `amount ≤ Σ weights`, no part exceeds its weight); ties go to the
+/// earlier weight. `amount` is clamped to `[0, Σ weights]`.
+pub fn allocate(amount: i64, weights: &[i64]) -> Vec<i64> {
+    let total: i128 = weights.iter().map(|w| i128::from((*w).max(0))).sum();
+    if total == 0 {
+        return vec![0; weights.len()];
+    }
+    let amount = i128::from(amount).clamp(0, total);
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut remainders = Vec::with_capacity(weights.len());
+    for (i, w) in weights.iter().enumerate() {
+        let exact = amount * i128::from((*w).max(0));
+        parts.push(exact / total);
+        remainders.push((exact % total, i));
+    }
+    let mut left = amount - parts.iter().sum::<i128>();
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, i) in remainders {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts.into_iter().map(|p| i64::try_from(p).unwrap_or(i64::MAX)).collect()
+}
+
+/// A cart's amounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CartAmounts {
+    pub subtotal: i64,
+    pub discount_total: i64,
+    pub shipping_total: i64,
+    pub tax_total: i64,
+    pub total: i64,
+}
+
+/// Sums lines and a shipping line (already priced with [`line`]).
+pub fn cart(lines: &[LineAmounts], shipping: Option<LineAmounts>) -> CartAmounts {
+    let sum = |f: fn(&LineAmounts) -> i64| lines.iter().map(f).sum::<i64>();
+    let shipping_total = shipping.map_or(0, |s| s.total);
+    CartAmounts {
+        subtotal: sum(|l| l.subtotal),
+        discount_total: sum(|l| l.discount) + shipping.map_or(0, |s| s.discount),
+        shipping_total,
+        tax_total: sum(|l| l.tax) + shipping.map_or(0, |s| s.tax),
+        total: sum(|l| l.total) + shipping_total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(percent_of(250, 1000), 25);
+        assert_eq!(percent_of(5, 1000), 1, "0.5 rounds up");
+        assert_eq!(percent_of(4, 1000), 0);
+        assert_eq!(div_round(-5, 10), -1);
+    }
+
+    #[test]
+    fn allocation_by_largest_remainder() {
+        assert_eq!(allocate(100, &[100, 100, 100]), vec![34, 33, 33]);
+        assert_eq!(allocate(10, &[500, 300, 200]), vec![5, 3, 2]);
+        assert_eq!(allocate(1000, &[100, 200]), vec![100, 200], "clamped to the weights");
+        assert_eq!(allocate(5, &[0, 0]), vec![0, 0]);
+    }
+
+    /// The rows of a Markdown table under `heading`, as cells.
+    fn table(doc: &str, heading: &str) -> Vec<Vec<String>> {
+        let section = doc.split(heading).nth(1).expect("the section exists");
+        section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|l| l.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect())
+            .collect()
+    }
+
+    fn number(cell: &str) -> i64 {
+        cell.parse().unwrap_or_else(|_| panic!("{cell:?} is not a number"))
+    }
+
+    #[test]
+    fn the_worked_examples_in_docs_pricing_hold() {
+        let doc = include_str!("../../../docs/PRICING.md");
+        let lines = table(doc, "## Worked examples: one line");
+        assert!(lines.len() >= 10);
+        for row in lines {
+            let mode = if row[1] == "inclusive" { TaxMode::Inclusive } else { TaxMode::Exclusive };
+            let got =
+                line(number(&row[2]), number(&row[3]) as u32, number(&row[4]), TaxRate(number(&row[5]) as u32), mode);
+            let want = LineAmounts {
+                subtotal: number(&row[6]),
+                discount: number(&row[7]),
+                tax: number(&row[8]),
+                total: number(&row[9]),
+            };
+            assert_eq!(got, want, "example {}", row[0]);
+        }
+        let allocations = table(doc, "## Worked examples: allocating a discount");
+        assert!(allocations.len() >= 5);
+        for row in allocations {
+            let weights: Vec<i64> = row[1].split(',').map(|c| number(c.trim())).collect();
+            let shares: Vec<i64> = row[2].split(',').map(|c| number(c.trim())).collect();
+            assert_eq!(allocate(number(&row[0]), &weights), shares, "allocating {}", row[0]);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn allocation_sums_exactly_and_never_exceeds_a_weight(
+            weights in prop::collection::vec(0i64..1_000_000, 1..50),
+            share in 0u32..=10_000,
+        ) {
+            let total: i64 = weights.iter().sum();
+            let amount = percent_of(total, share);
+            let parts = allocate(amount, &weights);
+            prop_assert_eq!(parts.iter().sum::<i64>(), amount);
+            for (p, w) in parts.iter().zip(&weights) {
+                prop_assert!(*p >= 0 && p <= w);
+            }
+        }
+
+        #[test]
+        fn a_line_is_consistent_and_never_negative(
+            unit in 0i64..10_000_000,
+            qty in 1u32..1000,
+            discount in -1_000i64..20_000_000,
+            rate in 0u32..5000,
+        ) {
+            for mode in [TaxMode::Exclusive, TaxMode::Inclusive] {
+                let l = line(unit, qty, discount, TaxRate(rate), mode);
+                prop_assert!(l.discount >= 0 && l.discount <= l.subtotal);
+                prop_assert!(l.tax >= 0 && l.total >= 0);
+                match mode {
+                    TaxMode::Exclusive => prop_assert_eq!(l.total, l.subtotal - l.discount + l.tax),
+                    TaxMode::Inclusive => {
+                        prop_assert_eq!(l.total, l.subtotal - l.discount);
+                        prop_assert!(l.tax <= l.total);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn inclusive_and_exclusive_agree_on_net_and_gross(net in 0i64..10_000_000, rate in 0u32..5000) {
+            // A net price grossed up, then read back as an inclusive price, gives the same net
+            // and the same tax, to the minor unit.
+            let exclusive = line(net, 1, 0, TaxRate(rate), TaxMode::Exclusive);
+            let inclusive = line(exclusive.total, 1, 0, TaxRate(rate), TaxMode::Inclusive);
+            prop_assert_eq!(inclusive.total, exclusive.total);
+            prop_assert!((inclusive.tax - exclusive.tax).abs() <= 1);
+        }
+
+        #[test]
+        fn cart_totals_are_the_sums_of_lines(
+            lines in prop::collection::vec((0i64..100_000, 1u32..20, 0u32..3000), 1..50),
+            discount_share in 0u32..=10_000,
+            inclusive in any::<bool>(),
+        ) {
+            let mode = if inclusive { TaxMode::Inclusive } else { TaxMode::Exclusive };
+            let subtotals: Vec<i64> = lines.iter().map(|(u, q, _)| u * i64::from(*q)).collect();
+            let discount = percent_of(subtotals.iter().sum(), discount_share);
+            let shares = allocate(discount, &subtotals);
+            let priced: Vec<LineAmounts> =
+                lines.iter().zip(&shares).map(|((u, q, r), d)| line(*u, *q, *d, TaxRate(*r), mode)).collect();
+            let shipping = line(499, 1, 0, TaxRate(2000), mode);
+            let c = cart(&priced, Some(shipping));
+            prop_assert_eq!(c.discount_total, discount);
+            prop_assert_eq!(c.total, priced.iter().map(|l| l.total).sum::<i64>() + shipping.total);
+            prop_assert_eq!(c.tax_total, priced.iter().map(|l| l.tax).sum::<i64>() + shipping.tax);
+            prop_assert!(c.total >= 0);
+        }
+    }
+}
