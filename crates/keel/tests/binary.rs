@@ -350,25 +350,27 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
     // A second worker takes the job over once the dead one's lease has expired.
     let mut second = worker("second");
     let until = Instant::now() + Duration::from_secs(60);
-    let delivery = loop {
-        let deliveries = services.webhooks.deliveries(hook.id, 10).await.unwrap();
-        if let Some(d) = deliveries.into_iter().find(|d| d.state == "succeeded") {
-            break d;
+    // Done means the delivery job is recorded completed (the delivery row turns succeeded a
+    // moment earlier, inside the job).
+    let deliver = loop {
+        let jobs =
+            services.jobs.list(Some("completed"), Some(keel_services::webhooks::QUEUE), None, 100).await.unwrap();
+        if let Some(job) = jobs.into_iter().find(|j| j.kind == keel_services::webhooks::DELIVER_JOB) {
+            break job;
         }
         assert!(Instant::now() < until, "the second worker never finished the delivery");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     second.kill().unwrap();
     second.wait().unwrap();
+    let deliveries = services.webhooks.deliveries(hook.id, 10).await.unwrap();
+    let delivery = deliveries.into_iter().find(|d| d.state == "succeeded").expect("the delivery succeeded");
 
     let seen = requests.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "delivered twice (at least once), {seen:?}");
     let distinct: std::collections::HashSet<&String> = seen.iter().collect();
     assert_eq!(distinct.len(), 1, "both carry the same webhook-id, so the receiver acts once");
     assert_eq!(delivery.event_id.to_string(), seen[0]);
-    let jobs = services.jobs.list(Some("completed"), Some(keel_services::webhooks::QUEUE), None, 100).await.unwrap();
-    let deliver =
-        jobs.iter().find(|j| j.kind == keel_services::webhooks::DELIVER_JOB).expect("the delivery job completed");
     assert_eq!(deliver.attempts, 2, "the killed run counted as an attempt");
     assert!(deliver.locked_by.as_deref().unwrap().starts_with("second:"), "finished by the second worker");
     services.db.close().await;
