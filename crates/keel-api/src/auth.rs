@@ -115,6 +115,21 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
+/// A signed-in customer when the request carries a token (an invalid one is still 401), or
+/// nobody: for routes open to anonymous shoppers, such as carts.
+pub struct MaybeSignedIn(pub Option<CustomerPrincipal>);
+
+impl FromRequestParts<AppState> for MaybeSignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if parts.headers.get(axum::http::header::AUTHORIZATION).is_none() {
+            return Ok(MaybeSignedIn(None));
+        }
+        Ok(MaybeSignedIn(Some(SignedIn::from_request_parts(parts, state).await?.0)))
+    }
+}
+
 /// The client's address as the server saw it (the connection's peer), when known.
 pub struct ClientAddr(pub Option<IpAddr>);
 

@@ -230,10 +230,28 @@ typed_id!(
     "mov"
 );
 typed_id!(
+    /// A cart. Made with [`CartId::unguessable`]: 122 random bits, since an anonymous cart is
+    /// reachable by its id alone.
+    CartId,
+    "cart"
+);
+typed_id!(
+    /// A line of a cart.
+    CartLineId,
+    "cali"
+);
+typed_id!(
     /// An invitation for a new staff member.
     InvitationId,
     "inv"
 );
+
+impl CartId {
+    /// A cart id from a random (version 4) UUID: 122 random bits, not time-ordered.
+    pub fn unguessable() -> CartId {
+        CartId::from_uuid(Uuid::new_v4())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -273,10 +273,12 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
     // Three markets: the US sells net of tax from the main warehouse; the EU and the UK sell
     // tax-inclusive, the EU from both warehouses (its own first).
     let eu_countries = ["AT", "BE", "DE", "DK", "ES", "FI", "FR", "IE", "IT", "NL", "PL", "PT", "SE"];
-    for (name, currency, inclusive, countries, locations) in [
-        ("United States", "USD", false, &["US"][..], vec![main]),
-        ("Europe", "EUR", true, &eu_countries[..], vec![eu, main]),
-        ("United Kingdom", "GBP", true, &["GB"][..], vec![main]),
+    // Default rates: none in the US (sales tax by state comes with tax rates), 20 % VAT in the
+    // EU and the UK.
+    for (name, currency, inclusive, rate, countries, locations) in [
+        ("United States", "USD", false, 0, &["US"][..], vec![main]),
+        ("Europe", "EUR", true, 2000, &eu_countries[..], vec![eu, main]),
+        ("United Kingdom", "GBP", true, 2000, &["GB"][..], vec![main]),
     ] {
         let record = keel_store::regions::RegionRecord {
             row: keel_store::regions::RegionRow {
@@ -284,6 +286,7 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
                 name: name.into(),
                 currency: currency.into(),
                 tax_inclusive: inclusive,
+                tax_rate: rate,
                 created_at: at,
                 updated_at: at,
             },

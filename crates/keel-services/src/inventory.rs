@@ -362,6 +362,17 @@ impl InventoryService {
         Ok(released)
     }
 
+    /// How many of a variant can be sold at `locations` (all when `None`): `None` when there is
+    /// no limit (untracked, or backorders allowed).
+    pub async fn sellable(c: &mut Conn<'_>, variant: VariantId, locations: Option<&[String]>) -> Result<Option<i64>> {
+        let ids = [variant.to_string()];
+        let item = repo::items_of(c, &ids).await?.into_iter().next();
+        if item.is_some_and(|i| !i.manage_inventory || i.allow_backorder) {
+            return Ok(None);
+        }
+        Ok(Some(repo::levels_of(c, &ids, locations).await?.iter().map(|l| l.on_hand - l.reserved).sum()))
+    }
+
     /// Whether each variant can be bought now at `locations` (all when `None`): untracked,
     /// backorderable, or with stock available. One pair of statements for any number of variants.
     pub async fn in_stock(

@@ -6,6 +6,7 @@
 //! crate calls these services and never touches SQL; the worker will call the same ones.
 
 pub mod api_keys;
+pub mod carts;
 pub mod catalog;
 pub mod demo;
 pub mod documents;
@@ -65,6 +66,7 @@ pub struct Services {
     pub staff: identity::staff::StaffService,
     pub audit: identity::audit::AuditService,
     pub inventory: inventory::InventoryService,
+    pub carts: carts::CartService,
     pub regions: regions::RegionService,
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
@@ -100,6 +102,7 @@ impl Services {
             ),
             audit: identity::audit::AuditService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
+            carts: carts::CartService::new(db.clone()),
             regions: regions::RegionService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(
                 db.clone(),

@@ -17,6 +17,9 @@ pub struct Region {
     pub currency: String,
     /// Whether prices in this region include tax (gross) or exclude it (net).
     pub tax_inclusive: bool,
+    /// The default tax rate in basis points (2000 = 20 %).
+    #[schema(example = 2000)]
+    pub tax_rate: u32,
     /// ISO 3166-1 alpha-2 codes.
     #[schema(example = json!(["DE", "FR"]))]
     pub countries: Vec<String>,
@@ -33,6 +36,9 @@ pub struct RegionInput {
     pub currency: String,
     #[serde(default)]
     pub tax_inclusive: bool,
+    /// Basis points, 0 to 10 000 (default 0).
+    #[serde(default)]
+    pub tax_rate: u32,
     pub countries: Vec<String>,
     #[serde(default)]
     pub location_ids: Vec<StockLocationId>,
@@ -44,6 +50,7 @@ pub struct RegionPatch {
     pub name: Option<String>,
     pub currency: Option<String>,
     pub tax_inclusive: Option<bool>,
+    pub tax_rate: Option<u32>,
     pub countries: Option<Vec<String>>,
     pub location_ids: Option<Vec<StockLocationId>>,
 }
@@ -55,6 +62,7 @@ fn region_of(r: repo::RegionRecord) -> Result<Region> {
         name: r.row.name,
         currency: r.row.currency,
         tax_inclusive: r.row.tax_inclusive,
+        tax_rate: u32::try_from(r.row.tax_rate).unwrap_or(0),
         countries: r.countries,
         location_ids: r
             .location_ids
@@ -120,6 +128,9 @@ impl RegionService {
         let name = errors.check("name", Label::parse(&input.name, 100)).map(Label::into_string);
         let currency = errors.check("currency", Currency::parse(&input.currency).map_err(|e| e.to_string()));
         let countries = check_countries(&mut errors, &input.countries);
+        if input.tax_rate > 10_000 {
+            errors.add("tax_rate", "must be 0 to 10000 basis points");
+        }
         let (name, currency) = match errors.finish(|| (name, currency))? {
             (Some(n), Some(c)) => (n, c),
             _ => return Err(ServiceError::invalid("name", "is required")),
@@ -131,6 +142,7 @@ impl RegionService {
                 name,
                 currency: currency.code().to_string(),
                 tax_inclusive: input.tax_inclusive,
+                tax_rate: input.tax_rate.min(10_000) as i32,
                 created_at: at,
                 updated_at: at,
             },
@@ -160,6 +172,11 @@ impl RegionService {
         }
         if let Some(countries) = &patch.countries {
             record.countries = check_countries(&mut errors, countries);
+        }
+        match patch.tax_rate {
+            Some(rate) if rate > 10_000 => errors.add("tax_rate", "must be 0 to 10000 basis points"),
+            Some(rate) => record.row.tax_rate = rate as i32,
+            None => {}
         }
         errors.finish(|| ())?;
         if let Some(inclusive) = patch.tax_inclusive {

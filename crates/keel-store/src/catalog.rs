@@ -906,6 +906,14 @@ async fn load_variants(c: &mut Conn<'_>, condition: Expr) -> Result<Vec<Variant>
         .collect()
 }
 
+/// Variants by id (with their prices), in one pair of statements.
+pub async fn find_variants(c: &mut Conn<'_>, ids: &[VariantId]) -> Result<Vec<Variant>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    load_variants(c, Expr::col(ProductVariants::Id).is_in(ids.iter().map(ToString::to_string))).await
+}
+
 pub async fn find_variant(c: &mut Conn<'_>, id: VariantId) -> Result<Option<Variant>> {
     Ok(load_variants(c, Expr::col(ProductVariants::Id).eq(id.to_string())).await?.into_iter().next())
 }

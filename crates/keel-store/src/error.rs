@@ -13,6 +13,7 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("api_keys_secret_hash_key", "api_keys.secret_hash", "api_key.secret"),
     ("customers_email_key", "customers.email", "customer.email"),
     ("region_countries_pkey", "region_countries.country_code", "region.country"),
+    ("cart_lines_variant_key", "cart_lines.cart_id, cart_lines.variant_id", "cart_line.variant"),
     ("staff_users_email_key", "staff_users.email", "staff.email"),
     ("roles_pkey", "roles.name", "role.name"),
     ("staff_identities_pkey", "staff_identities.provider, staff_identities.subject", "staff.identity"),

@@ -9,6 +9,7 @@
 //! crate never knows about HTTP, and holds no business rules beyond what constraints guarantee.
 
 pub mod api_keys;
+pub mod carts;
 pub mod catalog;
 mod db;
 mod error;

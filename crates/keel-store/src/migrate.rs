@@ -59,6 +59,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0008_regions_inventory.sql"),
         include_str!("../migrations/sqlite/0008_regions_inventory.sql"),
     ),
+    (
+        9,
+        "carts",
+        include_str!("../migrations/postgres/0009_carts.sql"),
+        include_str!("../migrations/sqlite/0009_carts.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -11,6 +11,7 @@ enum Regions {
     Name,
     Currency,
     TaxInclusive,
+    TaxRate,
     CreatedAt,
     UpdatedAt,
 }
@@ -35,6 +36,8 @@ pub struct RegionRow {
     pub name: String,
     pub currency: String,
     pub tax_inclusive: bool,
+    /// The default tax rate, in basis points.
+    pub tax_rate: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -47,8 +50,15 @@ pub struct RegionRecord {
     pub location_ids: Vec<String>,
 }
 
-const COLUMNS: [Regions; 6] =
-    [Regions::Id, Regions::Name, Regions::Currency, Regions::TaxInclusive, Regions::CreatedAt, Regions::UpdatedAt];
+const COLUMNS: [Regions; 7] = [
+    Regions::Id,
+    Regions::Name,
+    Regions::Currency,
+    Regions::TaxInclusive,
+    Regions::TaxRate,
+    Regions::CreatedAt,
+    Regions::UpdatedAt,
+];
 
 /// Inserts a region with its countries and locations (a country already in another region is a
 /// unique violation: `region.country`).
@@ -61,6 +71,7 @@ pub async fn insert(c: &mut Conn<'_>, r: &RegionRecord) -> Result<()> {
             r.row.name.clone().into(),
             r.row.currency.clone().into(),
             r.row.tax_inclusive.into(),
+            r.row.tax_rate.into(),
             r.row.created_at.into(),
             r.row.updated_at.into(),
         ])
@@ -115,6 +126,7 @@ pub async fn update(c: &mut Conn<'_>, r: &RegionRow) -> Result<bool> {
             (Regions::Name, r.name.clone().into()),
             (Regions::Currency, r.currency.clone().into()),
             (Regions::TaxInclusive, r.tax_inclusive.into()),
+            (Regions::TaxRate, r.tax_rate.into()),
             (Regions::UpdatedAt, r.updated_at.into()),
         ])
         .and_where(Expr::col(Regions::Id).eq(r.id.clone()))

@@ -2,6 +2,7 @@
 //!
 //! Catalog routes are public and cacheable; account routes are personal and never cached.
 
+mod carts;
 mod catalog;
 pub mod customers;
 
@@ -19,7 +20,7 @@ pub fn catalog_router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::list_regions))
 }
 
-/// Customer accounts (`private, no-store`).
+/// Customer accounts and carts (`private, no-store`).
 pub fn account_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(customers::register))
@@ -34,4 +35,8 @@ pub fn account_router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::resend_verification))
         .routes(routes!(customers::list_addresses, customers::add_address))
         .routes(routes!(customers::get_address, customers::update_address, customers::delete_address))
+        .routes(routes!(carts::create_cart))
+        .routes(routes!(carts::get_cart, carts::update_cart))
+        .routes(routes!(carts::add_line))
+        .routes(routes!(carts::update_line, carts::delete_line))
 }

@@ -1,0 +1,399 @@
+//! Carts: lines of variants priced in a region's currency, with the amounts the shopper will pay
+//! computed by the domain's cart arithmetic (`keel_domain::pricing`) at every read.
+//!
+//! Access: a cart made while signed in belongs to that customer and is reachable only with their
+//! session; an anonymous cart is reachable by its id alone, which carries 122 random bits. Any
+//! other caller gets 404, never 403, so ids cannot be probed.
+//!
+//! Stock: adding or raising a line checks what the region's stock locations can sell (untracked
+//! and backorderable variants have no limit); more than that is 409 `insufficient_stock`. The
+//! stock is reserved at checkout, not here.
+
+use crate::identity::CustomerPrincipal;
+use crate::inventory::InventoryService;
+use crate::{Result, ServiceError, now};
+use chrono::{DateTime, Utc};
+use keel_domain::identity::Email;
+use keel_domain::pricing::{self, TaxMode, TaxRate};
+use keel_domain::{CartId, CartLineId, Currency, CustomerId, Money, ProductId, RegionId, VariantId};
+use keel_store::{Conn, Db, JsonColumn, carts as repo, regions};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The most of one variant a cart may hold.
+pub const MAX_QUANTITY: u32 = 1000;
+/// The most lines a cart may hold.
+pub const MAX_LINES: usize = 200;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CartLine {
+    pub id: CartLineId,
+    pub variant_id: VariantId,
+    pub product_id: ProductId,
+    pub title: String,
+    pub sku: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+    /// unit price × quantity, as listed.
+    pub subtotal: Money,
+    pub discount_total: Money,
+    /// The tax in (tax-inclusive regions) or on (exclusive) this line.
+    pub tax_total: Money,
+    pub total: Money,
+    /// False when the variant has no price in the cart's currency any more (it is left out of
+    /// the totals, and checkout will refuse it).
+    pub purchasable: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Cart {
+    pub id: CartId,
+    pub region_id: RegionId,
+    pub currency: Currency,
+    /// Whether prices (and so `subtotal`) include tax.
+    pub tax_inclusive: bool,
+    pub customer_id: Option<CustomerId>,
+    pub email: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub shipping_address: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub billing_address: Option<Value>,
+    pub lines: Vec<CartLine>,
+    pub subtotal: Money,
+    pub discount_total: Money,
+    pub shipping_total: Money,
+    pub tax_total: Money,
+    pub total: Money,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartCreate {
+    /// The region (default: the one selling in `currency`, else the first region).
+    pub region_id: Option<RegionId>,
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineAdd {
+    pub variant_id: VariantId,
+    /// 1 to 1000.
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineUpdate {
+    /// 1 to 1000.
+    pub quantity: u32,
+}
+
+/// Cart changes; absent fields stay.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartPatch {
+    pub email: Option<String>,
+    /// `{line1, city, country_code, …}` as in the address book.
+    #[schema(value_type = Option<Object>)]
+    pub shipping_address: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub billing_address: Option<Value>,
+    /// Moves the cart to another region (and its currency).
+    pub region_id: Option<RegionId>,
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound { entity: "cart" }
+}
+
+fn insufficient() -> ServiceError {
+    ServiceError::Conflict {
+        code: "insufficient_stock",
+        field: "quantity",
+        message: "not enough stock is available".into(),
+    }
+}
+
+fn check_quantity(quantity: u32) -> Result<i32> {
+    if quantity == 0 || quantity > MAX_QUANTITY {
+        return Err(ServiceError::invalid("quantity", format!("must be 1 to {MAX_QUANTITY}")));
+    }
+    Ok(quantity as i32)
+}
+
+/// An address for a cart: an object with at least `line1`, `city` and a two-letter
+/// `country_code` (upper-cased here).
+fn check_address(field: &str, value: &Value) -> Result<Value> {
+    let Some(map) = value.as_object() else {
+        return Err(ServiceError::invalid(field, "must be an object"));
+    };
+    let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let country = text("country_code").filter(|c| c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()));
+    if text("line1").is_none() || text("city").is_none() || country.is_none() {
+        return Err(ServiceError::invalid(field, "needs line1, city and a two-letter country_code"));
+    }
+    if value.to_string().len() > 4096 {
+        return Err(ServiceError::invalid(field, "is too large"));
+    }
+    let mut out = map.clone();
+    out.insert("country_code".into(), Value::String(country.unwrap_or_default().to_ascii_uppercase()));
+    Ok(Value::Object(out))
+}
+
+#[derive(Clone)]
+pub struct CartService {
+    db: Db,
+}
+
+impl CartService {
+    pub fn new(db: Db) -> Self {
+        CartService { db }
+    }
+
+    /// The cart, if `who` may reach it.
+    async fn reachable(c: &mut Conn<'_>, id: CartId, who: Option<CustomerPrincipal>) -> Result<repo::CartRow> {
+        let cart = repo::find(c, &id.to_string()).await?.ok_or_else(not_found)?;
+        match &cart.customer_id {
+            None => Ok(cart),
+            Some(owner) if who.is_some_and(|w| w.customer_id.to_string() == *owner) => Ok(cart),
+            Some(_) => Err(not_found()),
+        }
+    }
+
+    async fn region(c: &mut Conn<'_>, id: &str) -> Result<regions::RegionRecord> {
+        regions::list(c, Some(id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::invalid("region_id", "no such region"))
+    }
+
+    pub async fn create(&self, input: CartCreate, who: Option<CustomerPrincipal>) -> Result<Cart> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let all = regions::list(&mut c, None).await?;
+        let region = match (&input.region_id, &input.currency) {
+            (Some(id), _) => all.into_iter().find(|r| r.row.id == id.to_string()),
+            (None, Some(currency)) => {
+                let code = currency.trim().to_ascii_uppercase();
+                all.into_iter().find(|r| r.row.currency == code)
+            }
+            (None, None) => all.into_iter().next(),
+        }
+        .ok_or_else(|| ServiceError::invalid("region_id", "no region matches; see GET /v1/store/regions"))?;
+        let at = now();
+        let row = repo::CartRow {
+            id: CartId::unguessable().to_string(),
+            region_id: region.row.id.clone(),
+            currency: region.row.currency.clone(),
+            customer_id: who.map(|w| w.customer_id.to_string()),
+            email: None,
+            shipping_address: None,
+            billing_address: None,
+            status: "active".into(),
+            created_at: at,
+            updated_at: at,
+        };
+        repo::insert(&mut c, &row).await?;
+        let cart = Self::view(&mut c, row).await?;
+        tx.commit().await?;
+        Ok(cart)
+    }
+
+    pub async fn get(&self, id: CartId, who: Option<CustomerPrincipal>) -> Result<Cart> {
+        let mut conn = self.db.read().await?;
+        let mut c = conn.conn();
+        let row = Self::reachable(&mut c, id, who).await?;
+        Self::view(&mut c, row).await
+    }
+
+    /// Checks that `quantity` of `variant` in total can be sold in the cart's region.
+    async fn check_stock(c: &mut Conn<'_>, cart: &repo::CartRow, variant: VariantId, quantity: i64) -> Result<()> {
+        let region = Self::region(c, &cart.region_id).await?;
+        let locations = (!region.location_ids.is_empty()).then_some(region.location_ids.as_slice());
+        match InventoryService::sellable(c, variant, locations).await? {
+            Some(available) if available < quantity => Err(insufficient()),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn add_line(&self, id: CartId, who: Option<CustomerPrincipal>, input: LineAdd) -> Result<Cart> {
+        let quantity = check_quantity(input.quantity)?;
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut cart = Self::reachable(&mut c, id, who).await?;
+        let variant = keel_store::catalog::find_variant(&mut c, input.variant_id)
+            .await?
+            .ok_or_else(|| ServiceError::invalid("variant_id", "no such variant"))?;
+        let published = keel_store::catalog::find_product(&mut c, variant.product_id)
+            .await?
+            .is_some_and(|p| p.status == keel_domain::catalog::ProductStatus::Published);
+        if !published {
+            return Err(ServiceError::invalid("variant_id", "no such variant"));
+        }
+        if !variant.prices.iter().any(|p| p.currency.code() == cart.currency) {
+            return Err(ServiceError::Conflict {
+                code: "no_price",
+                field: "variant_id",
+                message: format!("this variant has no price in {}", cart.currency),
+            });
+        }
+        let lines = repo::lines(&mut c, &cart.id).await?;
+        let existing = lines.iter().find(|l| l.variant_id == input.variant_id.to_string()).map_or(0, |l| l.quantity);
+        if existing == 0 && lines.len() >= MAX_LINES {
+            return Err(ServiceError::invalid("variant_id", format!("a cart holds at most {MAX_LINES} lines")));
+        }
+        let total = existing + quantity;
+        if total as u32 > MAX_QUANTITY {
+            return Err(ServiceError::invalid("quantity", format!("a line holds at most {MAX_QUANTITY}")));
+        }
+        Self::check_stock(&mut c, &cart, input.variant_id, i64::from(total)).await?;
+        let at = now();
+        let line = repo::LineRow {
+            id: CartLineId::new().to_string(),
+            cart_id: cart.id.clone(),
+            variant_id: input.variant_id.to_string(),
+            quantity,
+            created_at: at,
+            updated_at: at,
+        };
+        repo::add_quantity(&mut c, &line).await?;
+        cart.updated_at = at;
+        repo::update(&mut c, &cart).await?;
+        let view = Self::view(&mut c, cart).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    pub async fn update_line(
+        &self,
+        id: CartId,
+        who: Option<CustomerPrincipal>,
+        line: CartLineId,
+        input: LineUpdate,
+    ) -> Result<Cart> {
+        let quantity = check_quantity(input.quantity)?;
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut cart = Self::reachable(&mut c, id, who).await?;
+        let lines = repo::lines(&mut c, &cart.id).await?;
+        let current =
+            lines.iter().find(|l| l.id == line.to_string()).ok_or(ServiceError::NotFound { entity: "cart line" })?;
+        let variant =
+            VariantId::parse(&current.variant_id).map_err(|_| ServiceError::Internal("stored variant id".into()))?;
+        if quantity > current.quantity {
+            Self::check_stock(&mut c, &cart, variant, i64::from(quantity)).await?;
+        }
+        let at = now();
+        repo::set_quantity(&mut c, &cart.id, &line.to_string(), quantity, at).await?;
+        cart.updated_at = at;
+        repo::update(&mut c, &cart).await?;
+        let view = Self::view(&mut c, cart).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    pub async fn delete_line(&self, id: CartId, who: Option<CustomerPrincipal>, line: CartLineId) -> Result<Cart> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut cart = Self::reachable(&mut c, id, who).await?;
+        if !repo::delete_line(&mut c, &cart.id, &line.to_string()).await? {
+            return Err(ServiceError::NotFound { entity: "cart line" });
+        }
+        cart.updated_at = now();
+        repo::update(&mut c, &cart).await?;
+        let view = Self::view(&mut c, cart).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    pub async fn update(&self, id: CartId, who: Option<CustomerPrincipal>, patch: CartPatch) -> Result<Cart> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut cart = Self::reachable(&mut c, id, who).await?;
+        if let Some(email) = &patch.email {
+            cart.email = Some(Email::parse(email).map_err(|m| ServiceError::invalid("email", m))?.into_string());
+        }
+        if let Some(address) = &patch.shipping_address {
+            cart.shipping_address = Some(JsonColumn(check_address("shipping_address", address)?));
+        }
+        if let Some(address) = &patch.billing_address {
+            cart.billing_address = Some(JsonColumn(check_address("billing_address", address)?));
+        }
+        if let Some(region_id) = patch.region_id {
+            let region = Self::region(&mut c, &region_id.to_string()).await?;
+            cart.region_id = region.row.id;
+            cart.currency = region.row.currency;
+        }
+        cart.updated_at = now();
+        repo::update(&mut c, &cart).await?;
+        let view = Self::view(&mut c, cart).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Prices the cart: a fixed number of statements whatever its size.
+    async fn view(c: &mut Conn<'_>, row: repo::CartRow) -> Result<Cart> {
+        let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
+        let region = Self::region(c, &row.region_id).await?;
+        let currency = Currency::parse(&row.currency).map_err(|_| internal("currency"))?;
+        let mode = if region.row.tax_inclusive { TaxMode::Inclusive } else { TaxMode::Exclusive };
+        let rate = TaxRate(u32::try_from(region.row.tax_rate).unwrap_or(0));
+        let line_rows = repo::lines(c, &row.id).await?;
+        let ids: Vec<VariantId> = line_rows.iter().filter_map(|l| VariantId::parse(&l.variant_id).ok()).collect();
+        let variants = keel_store::catalog::find_variants(c, &ids).await?;
+        let money = |amount| Money::new(amount, currency);
+        let mut lines = Vec::with_capacity(line_rows.len());
+        let mut amounts = Vec::with_capacity(line_rows.len());
+        for l in &line_rows {
+            let variant =
+                variants.iter().find(|v| v.id.to_string() == l.variant_id).ok_or_else(|| internal("cart line"))?;
+            let price = variant.prices.iter().find(|p| p.currency == currency).map(|p| p.amount);
+            let quantity = u32::try_from(l.quantity).unwrap_or(0);
+            let a = pricing::line(price.unwrap_or(0), if price.is_some() { quantity } else { 0 }, 0, rate, mode);
+            amounts.push(a);
+            lines.push(CartLine {
+                id: CartLineId::parse(&l.id).map_err(|_| internal("line id"))?,
+                variant_id: variant.id,
+                product_id: variant.product_id,
+                title: variant.title.clone(),
+                sku: variant.sku.clone(),
+                quantity,
+                unit_price: money(price.unwrap_or(0)),
+                subtotal: money(a.subtotal),
+                discount_total: money(a.discount),
+                tax_total: money(a.tax),
+                total: money(a.total),
+                purchasable: price.is_some(),
+            });
+        }
+        let totals = pricing::cart(&amounts, None);
+        Ok(Cart {
+            id: CartId::parse(&row.id).map_err(|_| internal("cart id"))?,
+            region_id: RegionId::parse(&row.region_id).map_err(|_| internal("region id"))?,
+            currency,
+            tax_inclusive: region.row.tax_inclusive,
+            customer_id: row
+                .customer_id
+                .as_deref()
+                .map(CustomerId::parse)
+                .transpose()
+                .map_err(|_| internal("customer id"))?,
+            email: row.email,
+            shipping_address: row.shipping_address.map(|j| j.0),
+            billing_address: row.billing_address.map(|j| j.0),
+            lines,
+            subtotal: money(totals.subtotal),
+            discount_total: money(totals.discount_total),
+            shipping_total: money(totals.shipping_total),
+            tax_total: money(totals.tax_total),
+            total: money(totals.total),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! Carts, black-box on SQLite and PostgreSQL: totals in each demo region against hand-computed
+//! amounts, merged lines, stock limits (409 `insufficient_stock`), and who may reach a cart.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{TestApp, json_of};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A published product with one variant priced USD 20.00, EUR 24.00, GBP 19.99 and 5 in stock.
+async fn cart_tee(app: &TestApp, sku: &str, prices: Value) -> String {
+    let (status, product) = app
+        .admin_json(
+            Method::POST,
+            "/v1/admin/products",
+            Some(json!({"title": format!("Cart Tee {sku}"), "status": "published", "variants": [{"sku": sku, "prices": prices}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let variant = product["variants"][0]["id"].as_str().unwrap().to_string();
+    let (status, _) = app
+        .admin_json(Method::PUT, &format!("/v1/admin/variants/{variant}/inventory"), Some(json!({"on_hand": 5})))
+        .await;
+    assert_eq!(status, 200);
+    variant
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = app.http.request(method, app.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    json_of(req.send().await.unwrap()).await
+}
+
+fn amount(v: &Value) -> i64 {
+    v["amount"].as_i64().unwrap()
+}
+
+async fn region_id(app: &TestApp, currency: &str) -> String {
+    let (_, regions) = app.get_json("/v1/store/regions").await;
+    regions["data"].as_array().unwrap().iter().find(|r| r["currency"] == currency).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn customer(app: &TestApp, email: &str) -> String {
+    let body = json!({"email": email, "password": "correct horse battery"});
+    assert_eq!(send(app, Method::POST, "/v1/store/customers", None, Some(body.clone())).await.0, 201);
+    let (_, pair) = send(app, Method::POST, "/v1/store/auth/token", None, Some(body)).await;
+    pair["access_token"].as_str().unwrap().to_string()
+}
+
+backend_tests! {
+    #[demo = true]
+    async fn totals_match_hand_computed_amounts_in_each_region(app) {
+        let tee = cart_tee(app, "CART-TEE", json!([{"amount": 2000, "currency": "USD"}, {"amount": 2400, "currency": "EUR"}, {"amount": 1999, "currency": "GBP"}])).await;
+        let cap = cart_tee(app, "CART-CAP", json!([{"amount": 900, "currency": "USD"}, {"amount": 1250, "currency": "EUR"}, {"amount": 1000, "currency": "GBP"}])).await;
+        // (currency, [tee line total, cap line total], tax total, cart total)
+        //   US: net prices, no default tax:       2 × 2000 + 900           = 4900, tax 0
+        //   EU: gross prices, 20 % inside:        4800 + 1250 = 6050; tax 4800/6 = 800, 1250/6 = 208.33 → 208
+        //   UK: gross prices, 20 % inside:        3998 + 1000 = 4998; tax 3998/6 = 666.33 → 666, 1000/6 = 166.67 → 167
+        for (currency, tee_total, cap_total, tax, total) in [("USD", 4000, 900, 0, 4900), ("EUR", 4800, 1250, 1008, 6050), ("GBP", 3998, 1000, 833, 4998)] {
+            let region = region_id(app, currency).await;
+            let (status, cart) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"region_id": region}))).await;
+            assert_eq!(status, 201, "{cart}");
+            assert_eq!(cart["currency"], currency);
+            let id = cart["id"].as_str().unwrap().to_string();
+            assert!(id.starts_with("cart_"));
+            let lines = format!("/v1/store/carts/{id}/line-items");
+            send(app, Method::POST, &lines, None, Some(json!({"variant_id": tee, "quantity": 1}))).await;
+            send(app, Method::POST, &lines, None, Some(json!({"variant_id": tee, "quantity": 1}))).await;
+            let (status, cart) = send(app, Method::POST, &lines, None, Some(json!({"variant_id": cap, "quantity": 1}))).await;
+            assert_eq!(status, 200, "{cart}");
+            let items = cart["lines"].as_array().unwrap();
+            assert_eq!(items.len(), 2, "adding the same variant twice merges lines");
+            assert_eq!(items[0]["quantity"], 2);
+            assert_eq!((amount(&items[0]["total"]), amount(&items[1]["total"])), (tee_total, cap_total), "{currency}");
+            assert_eq!(amount(&cart["tax_total"]), tax, "{currency}");
+            assert_eq!(amount(&cart["total"]), total, "{currency}");
+            assert_eq!(amount(&cart["discount_total"]) + amount(&cart["shipping_total"]), 0);
+            let line_sum: i64 = items.iter().map(|l| amount(&l["total"])).sum();
+            assert_eq!(line_sum, amount(&cart["total"]));
+            assert_eq!(cart["total"]["currency"], currency);
+            // The cart reads back the same.
+            let (_, again) = app.get_json(&format!("/v1/store/carts/{id}")).await;
+            assert_eq!(again["total"], cart["total"]);
+        }
+    }
+
+    #[demo = true]
+    async fn stock_limits_and_line_changes(app) {
+        let tee = cart_tee(app, "CART-TEE", json!([{"amount": 2000, "currency": "USD"}])).await;
+        let (_, cart) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "usd"}))).await;
+        let id = cart["id"].as_str().unwrap().to_string();
+        let lines = format!("/v1/store/carts/{id}/line-items");
+        let (status, cart) = send(app, Method::POST, &lines, None, Some(json!({"variant_id": tee, "quantity": 4}))).await;
+        assert_eq!(status, 200);
+        let (status, problem) = send(app, Method::POST, &lines, None, Some(json!({"variant_id": tee, "quantity": 2}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("insufficient_stock")), "4 + 2 > 5");
+        let line = format!("{lines}/{}", cart["lines"][0]["id"].as_str().unwrap());
+        assert_eq!(send(app, Method::PATCH, &line, None, Some(json!({"quantity": 5}))).await.0, 200);
+        assert_eq!(send(app, Method::PATCH, &line, None, Some(json!({"quantity": 6}))).await.0, 409);
+        assert_eq!(send(app, Method::PATCH, &line, None, Some(json!({"quantity": 0}))).await.0, 422);
+        // Backorders lift the limit.
+        app.admin_json(Method::PATCH, &format!("/v1/admin/variants/{tee}/inventory"), Some(json!({"allow_backorder": true}))).await;
+        assert_eq!(send(app, Method::PATCH, &line, None, Some(json!({"quantity": 50}))).await.0, 200);
+
+        // An EU cart cannot take a variant priced in dollars only; unknown variants are refused.
+        let (_, eu) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "EUR"}))).await;
+        let eu_lines = format!("/v1/store/carts/{}/line-items", eu["id"].as_str().unwrap());
+        let (status, problem) = send(app, Method::POST, &eu_lines, None, Some(json!({"variant_id": tee, "quantity": 1}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("no_price")));
+        let unknown = keel_domain::VariantId::new().to_string();
+        assert_eq!(send(app, Method::POST, &eu_lines, None, Some(json!({"variant_id": unknown, "quantity": 1}))).await.0, 422);
+
+        let (status, cart) = send(app, Method::DELETE, &line, None, None).await;
+        assert_eq!((status, cart["lines"].as_array().unwrap().len(), amount(&cart["total"])), (200, 0, 0));
+        assert_eq!(send(app, Method::DELETE, &line, None, None).await.0, 404);
+
+        // Email and addresses; a bad email is a 422.
+        let path = format!("/v1/store/carts/{id}");
+        assert_eq!(send(app, Method::PATCH, &path, None, Some(json!({"email": "not an email"}))).await.0, 422);
+        let (status, cart) = send(app, Method::PATCH, &path, None, Some(json!({"email": "Ada@Example.com",
+            "shipping_address": {"line1": "1 Main St", "city": "Berlin", "country_code": "de"}}))).await;
+        assert_eq!((status, cart["email"].as_str(), cart["shipping_address"]["country_code"].as_str()), (200, Some("ada@example.com"), Some("DE")));
+        assert_eq!(send(app, Method::PATCH, &path, None, Some(json!({"shipping_address": {"city": "Berlin"}}))).await.0, 422);
+        let response = app.get(&path).await;
+        assert_eq!(response.headers()["cache-control"], "private, no-store");
+    }
+
+    #[demo = true]
+    async fn a_customers_cart_is_theirs_alone(app) {
+        let a = customer(app, "a@example.com").await;
+        let b = customer(app, "b@example.com").await;
+        let (status, cart) = send(app, Method::POST, "/v1/store/carts", Some(&a), Some(json!({}))).await;
+        assert_eq!(status, 201);
+        assert!(cart["customer_id"].is_string());
+        let path = format!("/v1/store/carts/{}", cart["id"].as_str().unwrap());
+        assert_eq!(send(app, Method::GET, &path, Some(&a), None).await.0, 200);
+        let (status, problem) = send(app, Method::GET, &path, Some(&b), None).await;
+        assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+        assert_eq!(send(app, Method::GET, &path, None, None).await.0, 404, "an owned cart needs its owner's token");
+        assert_eq!(send(app, Method::PATCH, &path, Some(&b), Some(json!({"email": "b@example.com"}))).await.0, 404);
+        assert_eq!(send(app, Method::GET, &path, Some("keel_at_forged"), None).await.0, 401);
+        // An anonymous cart is reachable by its id; a made-up id is not found.
+        let (_, anonymous) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({}))).await;
+        assert_eq!(send(app, Method::GET, &format!("/v1/store/carts/{}", anonymous["id"].as_str().unwrap()), Some(&b), None).await.0, 200);
+        assert_eq!(send(app, Method::GET, &format!("/v1/store/carts/{}", keel_domain::CartId::unguessable()), None, None).await.0, 404);
+    }
+}
