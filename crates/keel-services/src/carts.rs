@@ -336,6 +336,50 @@ impl CartService {
         Ok(view)
     }
 
+    /// A signed-in customer takes an anonymous cart (after signing in on a device that shopped
+    /// anonymously). When they already have an active cart in the same region, the anonymous
+    /// cart's lines merge into it (quantities add up) and the anonymous cart is gone; otherwise
+    /// the anonymous cart becomes theirs. Their own cart answers as it is; another customer's is
+    /// 404. Stock is checked again at checkout.
+    pub async fn claim(&self, id: CartId, who: CustomerPrincipal) -> Result<Cart> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut cart = Self::reachable(&mut c, id, Some(who)).await?;
+        let customer = who.customer_id.to_string();
+        if cart.customer_id.is_some() {
+            return Self::view(&mut c, cart).await;
+        }
+        let at = now();
+        let target = match repo::latest_of_customer(&mut c, &customer, &cart.region_id, &cart.id).await? {
+            Some(mut existing) => {
+                for line in repo::lines(&mut c, &cart.id).await? {
+                    let moved = repo::LineRow {
+                        id: CartLineId::new().to_string(),
+                        cart_id: existing.id.clone(),
+                        updated_at: at,
+                        ..line
+                    };
+                    repo::add_quantity(&mut c, &moved).await?;
+                }
+                repo::delete(&mut c, &cart.id).await?;
+                existing.email = existing.email.or(cart.email);
+                existing.shipping_address = existing.shipping_address.or(cart.shipping_address);
+                existing.billing_address = existing.billing_address.or(cart.billing_address);
+                existing
+            }
+            None => {
+                cart.customer_id = Some(customer);
+                cart
+            }
+        };
+        let mut target = target;
+        target.updated_at = at;
+        repo::update(&mut c, &target).await?;
+        let view = Self::view(&mut c, target).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
     /// Prices the cart: a fixed number of statements whatever its size.
     async fn view(c: &mut Conn<'_>, row: repo::CartRow) -> Result<Cart> {
         let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));

@@ -184,3 +184,28 @@ pub async fn delete_line(c: &mut Conn<'_>, cart_id: &str, line_id: &str) -> Resu
         .to_owned();
     Ok(c.execute(&stmt).await? == 1)
 }
+
+/// The customer's most recently changed active cart in a region, other than `except`.
+pub async fn latest_of_customer(
+    c: &mut Conn<'_>,
+    customer_id: &str,
+    region_id: &str,
+    except: &str,
+) -> Result<Option<CartRow>> {
+    let q = Query::select()
+        .columns(CART_COLUMNS)
+        .from(Carts::Table)
+        .and_where(Expr::col(Carts::CustomerId).eq(customer_id))
+        .and_where(Expr::col(Carts::RegionId).eq(region_id))
+        .and_where(Expr::col(Carts::Status).eq("active"))
+        .and_where(Expr::col(Carts::Id).ne(except))
+        .order_by(Carts::UpdatedAt, Order::Desc)
+        .limit(1)
+        .to_owned();
+    c.fetch_optional(&q).await
+}
+
+pub async fn delete(c: &mut Conn<'_>, id: &str) -> Result<bool> {
+    Ok(c.execute(&Query::delete().from_table(Carts::Table).and_where(Expr::col(Carts::Id).eq(id)).to_owned()).await?
+        == 1)
+}

@@ -154,4 +154,41 @@ backend_tests! {
         assert_eq!(send(app, Method::GET, &format!("/v1/store/carts/{}", anonymous["id"].as_str().unwrap()), Some(&b), None).await.0, 200);
         assert_eq!(send(app, Method::GET, &format!("/v1/store/carts/{}", keel_domain::CartId::unguessable()), None, None).await.0, 404);
     }
+
+    #[demo = true]
+    async fn an_anonymous_cart_merges_into_the_customers_on_sign_in(app) {
+        let tee = cart_tee(app, "CLAIM-TEE", json!([{"amount": 2000, "currency": "USD"}])).await;
+        let cap = cart_tee(app, "CLAIM-CAP", json!([{"amount": 900, "currency": "USD"}])).await;
+        let a = customer(app, "a@example.com").await;
+        // The customer's cart from another device: one tee.
+        let (_, owned) = send(app, Method::POST, "/v1/store/carts", Some(&a), Some(json!({"currency": "USD"}))).await;
+        let owned_id = owned["id"].as_str().unwrap().to_string();
+        send(app, Method::POST, &format!("/v1/store/carts/{owned_id}/line-items"), Some(&a), Some(json!({"variant_id": tee, "quantity": 1}))).await;
+        // Shopping anonymously: a tee and a cap.
+        let (_, anonymous) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "USD"}))).await;
+        let anon_id = anonymous["id"].as_str().unwrap().to_string();
+        let lines = format!("/v1/store/carts/{anon_id}/line-items");
+        send(app, Method::POST, &lines, None, Some(json!({"variant_id": tee, "quantity": 1}))).await;
+        send(app, Method::POST, &lines, None, Some(json!({"variant_id": cap, "quantity": 2}))).await;
+
+        let claim = format!("/v1/store/carts/{anon_id}/claim");
+        assert_eq!(send(app, Method::POST, &claim, None, None).await.0, 401);
+        let (status, merged) = send(app, Method::POST, &claim, Some(&a), None).await;
+        assert_eq!(status, 200, "{merged}");
+        assert_eq!(merged["id"], owned_id.as_str(), "merged into the customer's cart");
+        let quantities: Vec<(String, i64)> = merged["lines"].as_array().unwrap().iter()
+            .map(|l| (l["variant_id"].as_str().unwrap().to_string(), l["quantity"].as_i64().unwrap())).collect();
+        assert_eq!(quantities, vec![(tee.clone(), 2), (cap.clone(), 2)]);
+        assert_eq!(amount(&merged["total"]), 2 * 2000 + 2 * 900);
+        assert_eq!(send(app, Method::GET, &format!("/v1/store/carts/{anon_id}"), None, None).await.0, 404, "the anonymous cart is gone");
+
+        // With no cart of their own, the anonymous cart becomes theirs; nobody else can claim it after.
+        let b = customer(app, "b@example.com").await;
+        let (_, fresh) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "USD"}))).await;
+        let fresh_claim = format!("/v1/store/carts/{}/claim", fresh["id"].as_str().unwrap());
+        let (status, taken) = send(app, Method::POST, &fresh_claim, Some(&b), None).await;
+        assert_eq!((status, taken["id"].as_str()), (200, fresh["id"].as_str()));
+        assert!(taken["customer_id"].is_string());
+        assert_eq!(send(app, Method::POST, &fresh_claim, Some(&a), None).await.0, 404);
+    }
 }

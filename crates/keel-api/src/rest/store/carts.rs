@@ -2,7 +2,7 @@
 //! signed in needs its owner's token. Every answer is the whole cart with its amounts.
 
 use crate::AppState;
-use crate::auth::MaybeSignedIn;
+use crate::auth::{MaybeSignedIn, SignedIn};
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::{ApiError, Problem};
 use axum::Json;
@@ -131,4 +131,24 @@ pub async fn delete_line(
     ApiPath((id, line)): ApiPath<(CartId, CartLineId)>,
 ) -> Result<Json<Cart>, ApiError> {
     Ok(Json(state.services.carts.delete_line(id, who, line).await?))
+}
+
+/// Take an anonymous cart after signing in: its lines merge into the customer's active cart in
+/// the same region (answered), or it becomes theirs.
+#[utoipa::path(
+    post, path = "/v1/store/carts/{id}/claim", tag = "store", operation_id = "store_claim_cart",
+    params(("id" = CartId, Path)),
+    security(("customer" = [])),
+    responses(
+        (status = 200, description = "The customer's cart, with the anonymous cart's lines", body = Cart),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such cart, or another customer's", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn claim_cart(
+    State(state): State<AppState>,
+    SignedIn(who): SignedIn,
+    ApiPath(id): ApiPath<CartId>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(state.services.carts.claim(id, who).await?))
 }

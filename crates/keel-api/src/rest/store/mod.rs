@@ -38,5 +38,6 @@ pub fn account_router() -> OpenApiRouter<AppState> {
         .routes(routes!(carts::create_cart))
         .routes(routes!(carts::get_cart, carts::update_cart))
         .routes(routes!(carts::add_line))
+        .routes(routes!(carts::claim_cart))
         .routes(routes!(carts::update_line, carts::delete_line))
 }
