@@ -241,6 +241,11 @@ typed_id!(
     "cali"
 );
 typed_id!(
+    /// A shipping option of a region.
+    ShippingOptionId,
+    "shopt"
+);
+typed_id!(
     /// An invitation for a new staff member.
     InvitationId,
     "inv"

@@ -104,6 +104,35 @@ pub fn allocate(amount: i64, weights: &[i64]) -> Vec<i64> {
     parts.into_iter().map(|p| i64::try_from(p).unwrap_or(i64::MAX)).collect()
 }
 
+/// One weight tier of a shipping rate: up to `max_grams` costs `amount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct WeightTier {
+    pub max_grams: i64,
+    pub amount: i64,
+}
+
+/// What a shipping option costs for a cart: free when `free_over` is set and the discounted
+/// items subtotal reaches it; else the first weight tier that holds the cart's weight (tiers
+/// sorted by weight), or the flat `amount` when there are no tiers. `None`: the cart is heavier
+/// than the last tier, so the option does not apply.
+pub fn shipping_price(
+    amount: i64,
+    free_over: Option<i64>,
+    tiers: &[WeightTier],
+    items: i64,
+    grams: i64,
+) -> Option<i64> {
+    if free_over.is_some_and(|threshold| items >= threshold) {
+        return Some(0);
+    }
+    if tiers.is_empty() {
+        return Some(amount.max(0));
+    }
+    let mut sorted = tiers.to_vec();
+    sorted.sort_by_key(|t| t.max_grams);
+    sorted.iter().find(|t| grams <= t.max_grams).map(|t| t.amount.max(0))
+}
+
 /// A cart's amounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CartAmounts {
@@ -138,6 +167,17 @@ mod tests {
         assert_eq!(percent_of(5, 1000), 1, "0.5 rounds up");
         assert_eq!(percent_of(4, 1000), 0);
         assert_eq!(div_round(-5, 10), -1);
+    }
+
+    #[test]
+    fn shipping_prices() {
+        let tiers = [WeightTier { max_grams: 2000, amount: 990 }, WeightTier { max_grams: 500, amount: 490 }];
+        assert_eq!(shipping_price(599, None, &[], 100, 0), Some(599));
+        assert_eq!(shipping_price(599, Some(5000), &[], 5000, 0), Some(0), "free from the threshold on");
+        assert_eq!(shipping_price(599, Some(5000), &[], 4999, 0), Some(599));
+        assert_eq!(shipping_price(0, None, &tiers, 100, 400), Some(490));
+        assert_eq!(shipping_price(0, None, &tiers, 100, 501), Some(990));
+        assert_eq!(shipping_price(0, None, &tiers, 100, 2001), None, "too heavy");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::{Result, ServiceError, now};
 use chrono::{DateTime, Utc};
 use keel_domain::identity::Email;
 use keel_domain::pricing::{self, TaxMode, TaxRate};
-use keel_domain::{CartId, CartLineId, Currency, CustomerId, Money, ProductId, RegionId, VariantId};
+use keel_domain::{CartId, CartLineId, Currency, CustomerId, Money, ProductId, RegionId, ShippingOptionId, VariantId};
 use keel_store::{Conn, Db, JsonColumn, carts as repo, regions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -45,6 +45,21 @@ pub struct CartLine {
     pub purchasable: bool,
 }
 
+/// A shipping option as a cart sees it: its price for this cart.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CartShippingOption {
+    pub id: ShippingOptionId,
+    pub name: String,
+    /// What it costs this cart (before tax in tax-exclusive regions).
+    pub price: Money,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingChoice {
+    pub option_id: ShippingOptionId,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Cart {
     pub id: CartId,
@@ -59,6 +74,8 @@ pub struct Cart {
     #[schema(value_type = Option<Object>)]
     pub billing_address: Option<Value>,
     pub lines: Vec<CartLine>,
+    /// The chosen shipping option, if any.
+    pub shipping_option_id: Option<ShippingOptionId>,
     pub subtotal: Money,
     pub discount_total: Money,
     pub shipping_total: Money,
@@ -195,6 +212,7 @@ impl CartService {
             shipping_address: None,
             billing_address: None,
             status: "active".into(),
+            shipping_option_id: None,
             created_at: at,
             updated_at: at,
         };
@@ -326,6 +344,10 @@ impl CartService {
         }
         if let Some(region_id) = patch.region_id {
             let region = Self::region(&mut c, &region_id.to_string()).await?;
+            if cart.region_id != region.row.id {
+                // Another region's shipping options do not apply.
+                cart.shipping_option_id = None;
+            }
             cart.region_id = region.row.id;
             cart.currency = region.row.currency;
         }
@@ -380,8 +402,65 @@ impl CartService {
         Ok(view)
     }
 
-    /// Prices the cart: a fixed number of statements whatever its size.
-    async fn view(c: &mut Conn<'_>, row: repo::CartRow) -> Result<Cart> {
+    /// The region's shipping options that apply to the cart, with their price for it.
+    pub async fn shipping_options(
+        &self,
+        id: CartId,
+        who: Option<CustomerPrincipal>,
+    ) -> Result<Vec<CartShippingOption>> {
+        let mut conn = self.db.read().await?;
+        let mut c = conn.conn();
+        let row = Self::reachable(&mut c, id, who).await?;
+        let (items, grams) = Self::items_and_weight(&mut c, &row).await?;
+        let currency = Currency::parse(&row.currency).map_err(|_| ServiceError::Internal("stored currency".into()))?;
+        let mut out = Vec::new();
+        for option in keel_store::shipping::list(&mut c, Some(&row.region_id)).await? {
+            if let Some(price) = option_price(&option, items, grams) {
+                out.push(CartShippingOption {
+                    id: ShippingOptionId::parse(&option.id)
+                        .map_err(|_| ServiceError::Internal("stored option id".into()))?,
+                    name: option.name,
+                    price: Money::new(price, currency),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Chooses a shipping option of the cart's region that applies to it.
+    pub async fn choose_shipping(
+        &self,
+        id: CartId,
+        who: Option<CustomerPrincipal>,
+        choice: ShippingChoice,
+    ) -> Result<Cart> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut cart = Self::reachable(&mut c, id, who).await?;
+        let (items, grams) = Self::items_and_weight(&mut c, &cart).await?;
+        let options = keel_store::shipping::list(&mut c, Some(&cart.region_id)).await?;
+        let option = options
+            .iter()
+            .find(|o| o.id == choice.option_id.to_string())
+            .ok_or_else(|| ServiceError::invalid("option_id", "not a shipping option of the cart's region"))?;
+        if option_price(option, items, grams).is_none() {
+            return Err(ServiceError::invalid("option_id", "this option does not apply to the cart (too heavy)"));
+        }
+        cart.shipping_option_id = Some(option.id.clone());
+        cart.updated_at = now();
+        repo::update(&mut c, &cart).await?;
+        let view = Self::view(&mut c, cart).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The items' discounted subtotal and total weight, for shipping rates.
+    async fn items_and_weight(c: &mut Conn<'_>, row: &repo::CartRow) -> Result<(i64, i64)> {
+        Ok(Self::price_lines(c, row).await?.items_and_weight())
+    }
+
+    /// Prices the cart's lines: a fixed number of statements whatever its size.
+    async fn price_lines(c: &mut Conn<'_>, row: &repo::CartRow) -> Result<Priced> {
         let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
         let region = Self::region(c, &row.region_id).await?;
         let currency = Currency::parse(&row.currency).map_err(|_| internal("currency"))?;
@@ -392,15 +471,13 @@ impl CartService {
         let variants = keel_store::catalog::find_variants(c, &ids).await?;
         let money = |amount| Money::new(amount, currency);
         let mut lines = Vec::with_capacity(line_rows.len());
-        let mut amounts = Vec::with_capacity(line_rows.len());
         for l in &line_rows {
             let variant =
                 variants.iter().find(|v| v.id.to_string() == l.variant_id).ok_or_else(|| internal("cart line"))?;
             let price = variant.prices.iter().find(|p| p.currency == currency).map(|p| p.amount);
             let quantity = u32::try_from(l.quantity).unwrap_or(0);
             let a = pricing::line(price.unwrap_or(0), if price.is_some() { quantity } else { 0 }, 0, rate, mode);
-            amounts.push(a);
-            lines.push(CartLine {
+            let line = CartLine {
                 id: CartLineId::parse(&l.id).map_err(|_| internal("line id"))?,
                 variant_id: variant.id,
                 product_id: variant.product_id,
@@ -413,14 +490,35 @@ impl CartService {
                 tax_total: money(a.tax),
                 total: money(a.total),
                 purchasable: price.is_some(),
-            });
+            };
+            lines.push((line, a, variant.weight_grams));
         }
-        let totals = pricing::cart(&amounts, None);
+        Ok(Priced { region, currency, mode, rate, lines })
+    }
+
+    /// The whole cart with its amounts, shipping included.
+    async fn view(c: &mut Conn<'_>, row: repo::CartRow) -> Result<Cart> {
+        let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
+        let priced = Self::price_lines(c, &row).await?;
+        let (items, grams) = priced.items_and_weight();
+        let shipping = match &row.shipping_option_id {
+            Some(id) => keel_store::shipping::list(c, Some(&row.region_id))
+                .await?
+                .into_iter()
+                .find(|o| o.id == *id)
+                .and_then(|o| option_price(&o, items, grams))
+                .map(|price| pricing::line(price, 1, 0, priced.rate, priced.mode)),
+            None => None,
+        };
+        let amounts: Vec<pricing::LineAmounts> = priced.lines.iter().map(|(_, a, _)| *a).collect();
+        let totals = pricing::cart(&amounts, shipping);
+        let currency = priced.currency;
+        let money = |amount| Money::new(amount, currency);
         Ok(Cart {
             id: CartId::parse(&row.id).map_err(|_| internal("cart id"))?,
             region_id: RegionId::parse(&row.region_id).map_err(|_| internal("region id"))?,
             currency,
-            tax_inclusive: region.row.tax_inclusive,
+            tax_inclusive: priced.region.row.tax_inclusive,
             customer_id: row
                 .customer_id
                 .as_deref()
@@ -430,7 +528,11 @@ impl CartService {
             email: row.email,
             shipping_address: row.shipping_address.map(|j| j.0),
             billing_address: row.billing_address.map(|j| j.0),
-            lines,
+            shipping_option_id: match (&row.shipping_option_id, shipping) {
+                (Some(id), Some(_)) => Some(ShippingOptionId::parse(id).map_err(|_| internal("option id"))?),
+                _ => None,
+            },
+            lines: priced.lines.into_iter().map(|(l, _, _)| l).collect(),
             subtotal: money(totals.subtotal),
             discount_total: money(totals.discount_total),
             shipping_total: money(totals.shipping_total),
@@ -440,4 +542,29 @@ impl CartService {
             updated_at: row.updated_at,
         })
     }
+}
+
+/// A cart's lines priced in its region.
+struct Priced {
+    region: keel_store::regions::RegionRecord,
+    currency: Currency,
+    mode: TaxMode,
+    rate: TaxRate,
+    lines: Vec<(CartLine, pricing::LineAmounts, Option<i32>)>,
+}
+
+impl Priced {
+    /// The purchasable items' discounted subtotal, and their weight in grams.
+    fn items_and_weight(&self) -> (i64, i64) {
+        let buyable = || self.lines.iter().filter(|(l, _, _)| l.purchasable);
+        let items = buyable().map(|(_, a, _)| a.subtotal - a.discount).sum();
+        let grams = buyable().map(|(l, _, g)| i64::from(l.quantity) * i64::from(g.unwrap_or(0))).sum();
+        (items, grams)
+    }
+}
+
+/// What a stored option costs for items worth `items` weighing `grams` (`None`: does not apply).
+fn option_price(option: &keel_store::shipping::OptionRow, items: i64, grams: i64) -> Option<i64> {
+    let tiers: Vec<pricing::WeightTier> = serde_json::from_value(option.tiers.0.clone()).unwrap_or_default();
+    pricing::shipping_price(option.amount, option.free_over, &tiers, items, grams)
 }

@@ -295,6 +295,25 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
         };
         keel_store::regions::insert(&mut c, &record).await?;
         summary.regions += 1;
+        // Standard shipping, free over a threshold, and express.
+        let (standard, free_over, express) = match currency {
+            "USD" => (599, 5000, 1499),
+            "EUR" => (490, 5000, 1290),
+            _ => (399, 4000, 999),
+        };
+        for (option, amount, free) in [("Standard", standard, Some(free_over)), ("Express", express, None)] {
+            let row = keel_store::shipping::OptionRow {
+                id: keel_domain::ShippingOptionId::new().to_string(),
+                region_id: record.row.id.clone(),
+                name: option.into(),
+                amount,
+                free_over: free,
+                tiers: keel_store::JsonColumn(serde_json::json!([])),
+                created_at: at,
+                updated_at: at,
+            };
+            keel_store::shipping::insert(&mut c, &row).await?;
+        }
     }
 
     let total: usize = FAMILIES.iter().map(|f| f.names.len()).sum();

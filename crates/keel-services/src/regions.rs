@@ -55,6 +55,44 @@ pub struct RegionPatch {
     pub location_ids: Option<Vec<StockLocationId>>,
 }
 
+/// A shipping option as staff manage it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ShippingOption {
+    pub id: keel_domain::ShippingOptionId,
+    pub region_id: RegionId,
+    pub name: String,
+    /// The flat rate (used when there are no weight tiers), in the region's currency.
+    pub amount: i64,
+    /// Free when the discounted items subtotal reaches this.
+    pub free_over: Option<i64>,
+    /// Rates by weight: the first tier holding the cart's weight applies.
+    pub tiers: Vec<keel_domain::pricing::WeightTier>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingOptionInput {
+    #[schema(example = "Standard")]
+    pub name: String,
+    #[serde(default)]
+    pub amount: i64,
+    pub free_over: Option<i64>,
+    #[serde(default)]
+    pub tiers: Vec<keel_domain::pricing::WeightTier>,
+}
+
+fn option_of(o: keel_store::shipping::OptionRow) -> Result<ShippingOption> {
+    let bad = |raw: &str| ServiceError::Internal(format!("stored id {raw:?}"));
+    Ok(ShippingOption {
+        id: keel_domain::ShippingOptionId::parse(&o.id).map_err(|_| bad(&o.id))?,
+        region_id: RegionId::parse(&o.region_id).map_err(|_| bad(&o.region_id))?,
+        name: o.name,
+        amount: o.amount,
+        free_over: o.free_over,
+        tiers: serde_json::from_value(o.tiers.0).unwrap_or_default(),
+    })
+}
+
 fn region_of(r: repo::RegionRecord) -> Result<Region> {
     let bad = |raw: &str| ServiceError::Internal(format!("stored id {raw:?}"));
     Ok(Region {
@@ -192,6 +230,53 @@ impl RegionService {
             .map_err(conflict)?;
         tx.commit().await?;
         region_of(record)
+    }
+
+    pub async fn shipping_options(&self, region: RegionId) -> Result<Vec<ShippingOption>> {
+        self.get(region).await?;
+        let mut conn = self.db.read().await?;
+        keel_store::shipping::list(&mut conn.conn(), Some(&region.to_string()))
+            .await?
+            .into_iter()
+            .map(option_of)
+            .collect()
+    }
+
+    pub async fn add_shipping_option(&self, region: RegionId, input: ShippingOptionInput) -> Result<ShippingOption> {
+        self.get(region).await?;
+        let mut errors = ValidationErrors::new();
+        let name = errors.check("name", Label::parse(&input.name, 100)).map(Label::into_string);
+        if input.amount < 0 || input.free_over.is_some_and(|f| f < 0) {
+            errors.add("amount", "amounts must be 0 or more");
+        }
+        if input.tiers.iter().any(|t| t.max_grams <= 0 || t.amount < 0) {
+            errors.add("tiers", "each tier needs max_grams above 0 and an amount of 0 or more");
+        }
+        let name = errors.finish(|| name)?.unwrap_or_default();
+        let at = now();
+        let row = keel_store::shipping::OptionRow {
+            id: keel_domain::ShippingOptionId::new().to_string(),
+            region_id: region.to_string(),
+            name,
+            amount: input.amount,
+            free_over: input.free_over,
+            tiers: keel_store::JsonColumn(serde_json::json!(input.tiers)),
+            created_at: at,
+            updated_at: at,
+        };
+        let mut tx = self.db.begin().await?;
+        keel_store::shipping::insert(&mut tx.conn(), &row).await?;
+        tx.commit().await?;
+        option_of(row)
+    }
+
+    pub async fn delete_shipping_option(&self, id: keel_domain::ShippingOptionId) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !keel_store::shipping::delete(&mut tx.conn(), &id.to_string()).await? {
+            return Err(ServiceError::NotFound { entity: "shipping option" });
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn delete(&self, id: RegionId) -> Result<()> {

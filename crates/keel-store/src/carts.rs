@@ -16,6 +16,7 @@ enum Carts {
     ShippingAddress,
     BillingAddress,
     Status,
+    ShippingOptionId,
     CreatedAt,
     UpdatedAt,
 }
@@ -41,6 +42,7 @@ pub struct CartRow {
     pub shipping_address: Option<Json<serde_json::Value>>,
     pub billing_address: Option<Json<serde_json::Value>>,
     pub status: String,
+    pub shipping_option_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -55,7 +57,7 @@ pub struct LineRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const CART_COLUMNS: [Carts; 10] = [
+const CART_COLUMNS: [Carts; 11] = [
     Carts::Id,
     Carts::RegionId,
     Carts::Currency,
@@ -64,6 +66,7 @@ const CART_COLUMNS: [Carts; 10] = [
     Carts::ShippingAddress,
     Carts::BillingAddress,
     Carts::Status,
+    Carts::ShippingOptionId,
     Carts::CreatedAt,
     Carts::UpdatedAt,
 ];
@@ -90,6 +93,7 @@ pub async fn insert(c: &mut Conn<'_>, r: &CartRow) -> Result<()> {
             r.shipping_address.as_ref().map(|j| j.0.clone()).into(),
             r.billing_address.as_ref().map(|j| j.0.clone()).into(),
             r.status.clone().into(),
+            r.shipping_option_id.clone().into(),
             r.created_at.into(),
             r.updated_at.into(),
         ])
@@ -116,6 +120,7 @@ pub async fn update(c: &mut Conn<'_>, r: &CartRow) -> Result<bool> {
             (Carts::ShippingAddress, r.shipping_address.as_ref().map(|j| j.0.clone()).into()),
             (Carts::BillingAddress, r.billing_address.as_ref().map(|j| j.0.clone()).into()),
             (Carts::Status, r.status.clone().into()),
+            (Carts::ShippingOptionId, r.shipping_option_id.clone().into()),
             (Carts::UpdatedAt, r.updated_at.into()),
         ])
         .and_where(Expr::col(Carts::Id).eq(r.id.clone()))

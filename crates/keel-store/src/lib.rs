@@ -21,6 +21,7 @@ mod migrate;
 pub mod outbox;
 pub mod regions;
 pub mod schedules;
+pub mod shipping;
 pub mod webhooks;
 
 pub use db::{Conn, Db, DbConfig, Engine, JOBS_CHANNEL, JobWakeups, Leadership, PoolStats, PooledConn, Record, Tx};

@@ -65,6 +65,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0009_carts.sql"),
         include_str!("../migrations/sqlite/0009_carts.sql"),
     ),
+    (
+        10,
+        "shipping",
+        include_str!("../migrations/postgres/0010_shipping.sql"),
+        include_str!("../migrations/sqlite/0010_shipping.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

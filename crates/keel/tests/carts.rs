@@ -95,6 +95,55 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn shipping_options_are_priced_for_the_cart_and_taxed_like_lines(app) {
+        let tee = cart_tee(app, "SHIP-TEE", json!([{"amount": 2000, "currency": "USD"}, {"amount": 2400, "currency": "EUR"}])).await;
+        // US: 2 × 20.00 = 40.00, under the 50.00 free-shipping threshold: Standard costs 5.99.
+        let (_, cart) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "USD"}))).await;
+        let id = cart["id"].as_str().unwrap().to_string();
+        send(app, Method::POST, &format!("/v1/store/carts/{id}/line-items"), None, Some(json!({"variant_id": tee, "quantity": 2}))).await;
+        let (status, options) = app.get_json(&format!("/v1/store/carts/{id}/shipping-options")).await;
+        assert_eq!(status, 200);
+        let option = |name: &str| options["data"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap().clone();
+        assert_eq!(amount(&option("Standard")["price"]), 599);
+        assert_eq!(amount(&option("Express")["price"]), 1499);
+        let (status, cart) = send(app, Method::POST, &format!("/v1/store/carts/{id}/shipping-method"), None, Some(json!({"option_id": option("Standard")["id"]}))).await;
+        assert_eq!(status, 200, "{cart}");
+        assert_eq!((amount(&cart["shipping_total"]), amount(&cart["total"])), (599, 4599));
+        // A third tee passes the threshold: Standard becomes free.
+        let (_, cart) = send(app, Method::POST, &format!("/v1/store/carts/{id}/line-items"), None, Some(json!({"variant_id": tee, "quantity": 1}))).await;
+        assert_eq!((amount(&cart["shipping_total"]), amount(&cart["total"])), (0, 6000));
+
+        // EU: 2 × 24.00 = 48.00 gross; Express 12.90 includes 20 % VAT (2.15): tax 8.00 + 2.15.
+        let (_, eu) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "EUR"}))).await;
+        let eu_id = eu["id"].as_str().unwrap().to_string();
+        send(app, Method::POST, &format!("/v1/store/carts/{eu_id}/line-items"), None, Some(json!({"variant_id": tee, "quantity": 2}))).await;
+        let (_, eu_options) = app.get_json(&format!("/v1/store/carts/{eu_id}/shipping-options")).await;
+        let express = eu_options["data"].as_array().unwrap().iter().find(|o| o["name"] == "Express").unwrap()["id"].clone();
+        let (_, eu) = send(app, Method::POST, &format!("/v1/store/carts/{eu_id}/shipping-method"), None, Some(json!({"option_id": express}))).await;
+        assert_eq!((amount(&eu["shipping_total"]), amount(&eu["tax_total"]), amount(&eu["total"])), (1290, 800 + 215, 4800 + 1290));
+        // Another region's option is refused.
+        let (status, problem) = send(app, Method::POST, &format!("/v1/store/carts/{id}/shipping-method"), None, Some(json!({"option_id": express}))).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("option_id")));
+
+        // Weight tiers from the admin API: too heavy a cart does not see the option.
+        let (_, regions) = app.get_json("/v1/store/regions").await;
+        let us = regions["data"].as_array().unwrap().iter().find(|r| r["currency"] == "USD").unwrap()["id"].as_str().unwrap().to_string();
+        let (status, tiered) = app.admin_json(Method::POST, &format!("/v1/admin/regions/{us}/shipping-options"),
+            Some(json!({"name": "Freight", "tiers": [{"max_grams": 1000, "amount": 700}]}))).await;
+        assert_eq!(status, 201, "{tiered}");
+        let (_, options) = app.get_json(&format!("/v1/store/carts/{id}/shipping-options")).await;
+        assert!(options["data"].as_array().unwrap().iter().any(|o| o["name"] == "Freight"), "weightless items fit the first tier");
+        let (status, heavy) = app.admin_json(Method::POST, "/v1/admin/products", Some(json!({"title": "Anvil", "status": "published",
+            "variants": [{"sku": "ANVIL", "weight_grams": 5000, "prices": [{"amount": 100, "currency": "USD"}]}]}))).await;
+        assert_eq!(status, 201, "{heavy}");
+        let anvil = heavy["variants"][0]["id"].as_str().unwrap().to_string();
+        app.admin_json(Method::PATCH, &format!("/v1/admin/variants/{anvil}/inventory"), Some(json!({"manage_inventory": false}))).await;
+        send(app, Method::POST, &format!("/v1/store/carts/{id}/line-items"), None, Some(json!({"variant_id": anvil, "quantity": 1}))).await;
+        let (_, options) = app.get_json(&format!("/v1/store/carts/{id}/shipping-options")).await;
+        assert!(!options["data"].as_array().unwrap().iter().any(|o| o["name"] == "Freight"), "5 kg is beyond the last tier");
+    }
+
+    #[demo = true]
     async fn stock_limits_and_line_changes(app) {
         let tee = cart_tee(app, "CART-TEE", json!([{"amount": 2000, "currency": "USD"}])).await;
         let (_, cart) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "usd"}))).await;

@@ -9,9 +9,9 @@ use crate::rest::ListOf;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use keel_domain::{RegionId, VariantId};
+use keel_domain::{RegionId, ShippingOptionId, VariantId};
 use keel_services::inventory::{ItemSettings, Movement, SetLevel, StockLocation, VariantInventory};
-use keel_services::regions::{Region, RegionInput, RegionPatch};
+use keel_services::regions::{Region, RegionInput, RegionPatch, ShippingOption, ShippingOptionInput};
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -196,5 +196,64 @@ pub async fn delete_region(
     ApiPath(id): ApiPath<RegionId>,
 ) -> Result<StatusCode, ApiError> {
     state.services.regions.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A region's shipping options.
+#[utoipa::path(
+    get, path = "/v1/admin/regions/{id}/shipping-options", tag = "admin", operation_id = "admin_list_shipping_options",
+    params(("id" = RegionId, Path)),
+    security(("admin" = ["settings:read"])),
+    responses(
+        (status = 200, description = "The region's options", body = ListOf<ShippingOption>),
+        (status = 404, description = "No such region", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn list_shipping_options(
+    _: Authorized<SettingsRead>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<RegionId>,
+) -> Result<Json<ListOf<ShippingOption>>, ApiError> {
+    Ok(Json(ListOf { data: state.services.regions.shipping_options(id).await? }))
+}
+
+/// Add a shipping option to a region: a flat rate or weight tiers, optionally free over an items
+/// subtotal.
+#[utoipa::path(
+    post, path = "/v1/admin/regions/{id}/shipping-options", tag = "admin", operation_id = "admin_create_shipping_option",
+    params(("id" = RegionId, Path)),
+    request_body = ShippingOptionInput,
+    security(("admin" = ["settings:write"])),
+    responses(
+        (status = 201, description = "Created", body = ShippingOption),
+        (status = 404, description = "No such region", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn create_shipping_option(
+    _: Authorized<SettingsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<RegionId>,
+    ApiJson(input): ApiJson<ShippingOptionInput>,
+) -> Result<(StatusCode, Json<ShippingOption>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.services.regions.add_shipping_option(id, input).await?)))
+}
+
+/// Remove a shipping option (carts that chose it have no shipping method again).
+#[utoipa::path(
+    delete, path = "/v1/admin/shipping-options/{id}", tag = "admin", operation_id = "admin_delete_shipping_option",
+    params(("id" = ShippingOptionId, Path)),
+    security(("admin" = ["settings:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Not found", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn delete_shipping_option(
+    _: Authorized<SettingsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<ShippingOptionId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.regions.delete_shipping_option(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -55,4 +55,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::list_movements))
         .routes(routes!(inventory::list_regions, inventory::create_region))
         .routes(routes!(inventory::get_region, inventory::update_region, inventory::delete_region))
+        .routes(routes!(inventory::list_shipping_options, inventory::create_shipping_option))
+        .routes(routes!(inventory::delete_shipping_option))
 }

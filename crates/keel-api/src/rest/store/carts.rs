@@ -5,11 +5,12 @@ use crate::AppState;
 use crate::auth::{MaybeSignedIn, SignedIn};
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::{ApiError, Problem};
+use crate::rest::ListOf;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use keel_domain::{CartId, CartLineId};
-use keel_services::carts::{Cart, CartCreate, CartPatch, LineAdd, LineUpdate};
+use keel_services::carts::{Cart, CartCreate, CartPatch, CartShippingOption, LineAdd, LineUpdate, ShippingChoice};
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -151,4 +152,43 @@ pub async fn claim_cart(
     ApiPath(id): ApiPath<CartId>,
 ) -> Result<Json<Cart>, ApiError> {
     Ok(Json(state.services.carts.claim(id, who).await?))
+}
+
+/// The region's shipping options that apply to this cart, each priced for it.
+#[utoipa::path(
+    get, path = "/v1/store/carts/{id}/shipping-options", tag = "store", operation_id = "store_cart_shipping_options",
+    params(("id" = CartId, Path)),
+    security((), ("customer" = [])),
+    responses(
+        (status = 200, description = "Options with their price for this cart", body = ListOf<CartShippingOption>),
+        (status = 404, description = "No such cart, or another customer's", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn shipping_options(
+    State(state): State<AppState>,
+    MaybeSignedIn(who): MaybeSignedIn,
+    ApiPath(id): ApiPath<CartId>,
+) -> Result<Json<ListOf<CartShippingOption>>, ApiError> {
+    Ok(Json(ListOf { data: state.services.carts.shipping_options(id, who).await? }))
+}
+
+/// Choose a shipping option; the cart's `shipping_total` (taxed like its lines) follows.
+#[utoipa::path(
+    post, path = "/v1/store/carts/{id}/shipping-method", tag = "store", operation_id = "store_choose_shipping",
+    params(("id" = CartId, Path)),
+    request_body = ShippingChoice,
+    security((), ("customer" = [])),
+    responses(
+        (status = 200, description = "The whole cart", body = Cart),
+        (status = 404, description = "No such cart, or another customer's", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not an option of the cart's region, or one that does not apply", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn choose_shipping(
+    State(state): State<AppState>,
+    MaybeSignedIn(who): MaybeSignedIn,
+    ApiPath(id): ApiPath<CartId>,
+    ApiJson(choice): ApiJson<ShippingChoice>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(state.services.carts.choose_shipping(id, who, choice).await?))
 }

@@ -39,5 +39,7 @@ pub fn account_router() -> OpenApiRouter<AppState> {
         .routes(routes!(carts::get_cart, carts::update_cart))
         .routes(routes!(carts::add_line))
         .routes(routes!(carts::claim_cart))
+        .routes(routes!(carts::shipping_options))
+        .routes(routes!(carts::choose_shipping))
         .routes(routes!(carts::update_line, carts::delete_line))
 }
