@@ -230,6 +230,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_shipping_examples_in_docs_pricing_hold() {
+        let doc = include_str!("../../../docs/PRICING.md");
+        let rows = table(doc, "## Where the rates come from");
+        assert!(rows.len() >= 5);
+        for row in rows {
+            let free_over = (row[1] != "—").then(|| number(&row[1]));
+            let tiers: Vec<WeightTier> = if row[2] == "—" {
+                Vec::new()
+            } else {
+                row[2]
+                    .split(',')
+                    .map(|t| {
+                        let (g, a) = t.split_once(':').unwrap();
+                        WeightTier { max_grams: number(g.trim()), amount: number(a.trim()) }
+                    })
+                    .collect()
+            };
+            let want = (row[5] != "does not apply").then(|| number(&row[5]));
+            assert_eq!(
+                shipping_price(number(&row[0]), free_over, &tiers, number(&row[3]), number(&row[4])),
+                want,
+                "{row:?}"
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn allocation_sums_exactly_and_never_exceeds_a_weight(
