@@ -246,6 +246,11 @@ typed_id!(
     "shopt"
 );
 typed_id!(
+    /// A tax rate for a country (and maybe a province or product tax class) of a region.
+    TaxRateId,
+    "txr"
+);
+typed_id!(
     /// An invitation for a new staff member.
     InvitationId,
     "inv"

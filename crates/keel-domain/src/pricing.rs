@@ -51,6 +51,41 @@ pub fn tax_of(taxable: i64, rate: TaxRate, mode: TaxMode) -> i64 {
     }
 }
 
+/// A tax rate that applies in a country, optionally only in one province and only to one
+/// product tax class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RateRule {
+    pub country_code: String,
+    pub province: Option<String>,
+    pub tax_class: Option<String>,
+    pub rate: TaxRate,
+}
+
+/// The rate for a product of `class` shipped to `country`/`province`: the most specific matching
+/// rule wins — a rule for the product's class beats a general one, then a province's rule beats
+/// the country's (ties: the lower rate); with no matching rule, the region's `default`. Matching
+/// ignores case.
+pub fn resolve_rate(
+    rules: &[RateRule],
+    country: Option<&str>,
+    province: Option<&str>,
+    class: Option<&str>,
+    default: TaxRate,
+) -> TaxRate {
+    let Some(country) = country else { return default };
+    let same = |a: &str, b: Option<&str>| b.is_some_and(|b| a.eq_ignore_ascii_case(b));
+    rules
+        .iter()
+        .filter(|r| r.country_code.eq_ignore_ascii_case(country))
+        .filter(|r| r.province.as_deref().is_none_or(|p| same(p, province)))
+        .filter(|r| r.tax_class.as_deref().is_none_or(|c| same(c, class)))
+        .max_by(|a, b| {
+            let score = |r: &RateRule| (r.tax_class.is_some(), r.province.is_some());
+            score(a).cmp(&score(b)).then(b.rate.cmp(&a.rate))
+        })
+        .map_or(default, |r| r.rate)
+}
+
 /// One line's amounts, all in minor units of the cart's currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct LineAmounts {
@@ -167,6 +202,40 @@ mod tests {
         assert_eq!(percent_of(5, 1000), 1, "0.5 rounds up");
         assert_eq!(percent_of(4, 1000), 0);
         assert_eq!(div_round(-5, 10), -1);
+    }
+
+    #[test]
+    fn the_most_specific_rate_wins() {
+        let rule = |country: &str, province: Option<&str>, class: Option<&str>, rate| RateRule {
+            country_code: country.into(),
+            province: province.map(Into::into),
+            tax_class: class.map(Into::into),
+            rate: TaxRate(rate),
+        };
+        let rules = [
+            rule("DE", None, None, 1900),
+            rule("DE", None, Some("books"), 700),
+            rule("CA", None, None, 500),
+            rule("CA", Some("ON"), None, 1300),
+            rule("CA", Some("ON"), Some("books"), 500),
+        ];
+        let default = TaxRate(2000);
+        assert_eq!(resolve_rate(&rules, Some("de"), None, None, default), TaxRate(1900));
+        assert_eq!(resolve_rate(&rules, Some("DE"), None, Some("books"), default), TaxRate(700));
+        assert_eq!(
+            resolve_rate(&rules, Some("DE"), None, Some("food"), default),
+            TaxRate(1900),
+            "no food rule: the country's"
+        );
+        assert_eq!(resolve_rate(&rules, Some("CA"), Some("ON"), None, default), TaxRate(1300));
+        assert_eq!(resolve_rate(&rules, Some("CA"), Some("QC"), None, default), TaxRate(500));
+        assert_eq!(resolve_rate(&rules, Some("CA"), Some("on"), Some("books"), default), TaxRate(500));
+        assert_eq!(resolve_rate(&rules, Some("FR"), None, None, default), default);
+        assert_eq!(
+            resolve_rate(&rules, None, None, Some("books"), default),
+            default,
+            "no address yet: the region's rate"
+        );
     }
 
     #[test]

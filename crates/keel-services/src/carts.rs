@@ -465,10 +465,29 @@ impl CartService {
         let region = Self::region(c, &row.region_id).await?;
         let currency = Currency::parse(&row.currency).map_err(|_| internal("currency"))?;
         let mode = if region.row.tax_inclusive { TaxMode::Inclusive } else { TaxMode::Exclusive };
-        let rate = TaxRate(u32::try_from(region.row.tax_rate).unwrap_or(0));
+        let default_rate = TaxRate(u32::try_from(region.row.tax_rate).unwrap_or(0));
         let line_rows = repo::lines(c, &row.id).await?;
         let ids: Vec<VariantId> = line_rows.iter().filter_map(|l| VariantId::parse(&l.variant_id).ok()).collect();
         let variants = keel_store::catalog::find_variants(c, &ids).await?;
+        // Rates follow the shipping address: its country (and province), and each product's class.
+        let rules: Vec<pricing::RateRule> = keel_store::tax::of_region(c, &row.region_id)
+            .await?
+            .into_iter()
+            .map(|r| pricing::RateRule {
+                country_code: r.country_code,
+                province: r.province,
+                tax_class: r.tax_class,
+                rate: TaxRate(u32::try_from(r.rate).unwrap_or(0)),
+            })
+            .collect();
+        let products: Vec<String> = variants.iter().map(|v| v.product_id.to_string()).collect();
+        let classes: std::collections::HashMap<String, String> =
+            keel_store::tax::product_classes(c, &products).await?.into_iter().collect();
+        let address = row.shipping_address.as_ref().map(|a| &a.0);
+        let country = address.and_then(|a| a["country_code"].as_str());
+        let province = address.and_then(|a| a["province"].as_str());
+        let rate_for = |class: Option<&str>| pricing::resolve_rate(&rules, country, province, class, default_rate);
+        let rate = rate_for(None);
         let money = |amount| Money::new(amount, currency);
         let mut lines = Vec::with_capacity(line_rows.len());
         for l in &line_rows {
@@ -476,7 +495,9 @@ impl CartService {
                 variants.iter().find(|v| v.id.to_string() == l.variant_id).ok_or_else(|| internal("cart line"))?;
             let price = variant.prices.iter().find(|p| p.currency == currency).map(|p| p.amount);
             let quantity = u32::try_from(l.quantity).unwrap_or(0);
-            let a = pricing::line(price.unwrap_or(0), if price.is_some() { quantity } else { 0 }, 0, rate, mode);
+            let class = classes.get(&variant.product_id.to_string()).map(String::as_str);
+            let a =
+                pricing::line(price.unwrap_or(0), if price.is_some() { quantity } else { 0 }, 0, rate_for(class), mode);
             let line = CartLine {
                 id: CartLineId::parse(&l.id).map_err(|_| internal("line id"))?,
                 variant_id: variant.id,
@@ -549,6 +570,7 @@ struct Priced {
     region: keel_store::regions::RegionRecord,
     currency: Currency,
     mode: TaxMode,
+    /// The rate for shipping and products without a class, at the cart's address.
     rate: TaxRate,
     lines: Vec<(CartLine, pricing::LineAmounts, Option<i32>)>,
 }

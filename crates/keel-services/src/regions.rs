@@ -93,6 +93,56 @@ fn option_of(o: keel_store::shipping::OptionRow) -> Result<ShippingOption> {
     })
 }
 
+/// A tax rate rule of a region.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TaxRateRule {
+    pub id: keel_domain::TaxRateId,
+    pub region_id: RegionId,
+    #[schema(example = "DE")]
+    pub country_code: String,
+    pub province: Option<String>,
+    /// Applies only to products of this tax class (e.g. `books`).
+    pub tax_class: Option<String>,
+    /// Basis points.
+    pub rate: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRateInput {
+    pub country_code: String,
+    pub province: Option<String>,
+    pub tax_class: Option<String>,
+    /// Basis points, 0 to 10 000.
+    pub rate: u32,
+    #[serde(default)]
+    pub name: String,
+}
+
+fn tax_rule_of(r: keel_store::tax::RateRow) -> Result<TaxRateRule> {
+    let bad = |raw: &str| ServiceError::Internal(format!("stored id {raw:?}"));
+    Ok(TaxRateRule {
+        id: keel_domain::TaxRateId::parse(&r.id).map_err(|_| bad(&r.id))?,
+        region_id: RegionId::parse(&r.region_id).map_err(|_| bad(&r.region_id))?,
+        country_code: r.country_code,
+        province: r.province,
+        tax_class: r.tax_class,
+        rate: u32::try_from(r.rate).unwrap_or(0),
+        name: r.name,
+    })
+}
+
+/// A tax class name: lower-case letters, digits, `_` and `-`, 1 to 50.
+fn check_class(errors: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Option<String> {
+    let raw = raw?.trim().to_ascii_lowercase();
+    let ok = (1..=50).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        errors.add(field, "must be 1 to 50 lower-case letters, digits, `_` or `-`");
+    }
+    Some(raw)
+}
+
 fn region_of(r: repo::RegionRecord) -> Result<Region> {
     let bad = |raw: &str| ServiceError::Internal(format!("stored id {raw:?}"));
     Ok(Region {
@@ -277,6 +327,71 @@ impl RegionService {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    pub async fn tax_rates(&self, region: RegionId) -> Result<Vec<TaxRateRule>> {
+        self.get(region).await?;
+        let mut conn = self.db.read().await?;
+        keel_store::tax::of_region(&mut conn.conn(), &region.to_string()).await?.into_iter().map(tax_rule_of).collect()
+    }
+
+    pub async fn add_tax_rate(&self, region: RegionId, input: TaxRateInput) -> Result<TaxRateRule> {
+        self.get(region).await?;
+        let mut errors = ValidationErrors::new();
+        let country = input.country_code.trim().to_ascii_uppercase();
+        if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+            errors.add("country_code", "must be an ISO 3166-1 alpha-2 code");
+        }
+        let province = input.province.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_ascii_uppercase);
+        if province.as_ref().is_some_and(|p| p.len() > 10) {
+            errors.add("province", "must be at most 10 characters (an ISO 3166-2 subdivision code)");
+        }
+        let class = check_class(&mut errors, "tax_class", input.tax_class.as_deref());
+        if input.rate > 10_000 {
+            errors.add("rate", "must be 0 to 10000 basis points");
+        }
+        errors.finish(|| ())?;
+        let row = keel_store::tax::RateRow {
+            id: keel_domain::TaxRateId::new().to_string(),
+            region_id: region.to_string(),
+            country_code: country,
+            province,
+            tax_class: class,
+            rate: input.rate as i32,
+            name: input.name.trim().chars().take(100).collect(),
+            created_at: now(),
+        };
+        let mut tx = self.db.begin().await?;
+        keel_store::tax::insert(&mut tx.conn(), &row).await?;
+        tx.commit().await?;
+        tax_rule_of(row)
+    }
+
+    pub async fn delete_tax_rate(&self, id: keel_domain::TaxRateId) -> Result<()> {
+        let mut tx = self.db.begin().await?;
+        if !keel_store::tax::delete(&mut tx.conn(), &id.to_string()).await? {
+            return Err(ServiceError::NotFound { entity: "tax rate" });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets or clears (`None`) a product's tax class.
+    pub async fn set_product_tax_class(
+        &self,
+        product: keel_domain::ProductId,
+        class: Option<&str>,
+    ) -> Result<Option<String>> {
+        let mut errors = ValidationErrors::new();
+        let class = check_class(&mut errors, "tax_class", class);
+        errors.finish(|| ())?;
+        let mut tx = self.db.begin().await?;
+        keel_store::catalog::find_product(&mut tx.conn(), product)
+            .await?
+            .ok_or(ServiceError::NotFound { entity: "product" })?;
+        keel_store::tax::set_product_class(&mut tx.conn(), &product.to_string(), class.as_deref()).await?;
+        tx.commit().await?;
+        Ok(class)
     }
 
     pub async fn delete(&self, id: RegionId) -> Result<()> {

@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod regions;
 pub mod schedules;
 pub mod shipping;
+pub mod tax;
 pub mod webhooks;
 
 pub use db::{Conn, Db, DbConfig, Engine, JOBS_CHANNEL, JobWakeups, Leadership, PoolStats, PooledConn, Record, Tx};

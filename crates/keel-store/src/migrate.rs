@@ -71,6 +71,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0010_shipping.sql"),
         include_str!("../migrations/sqlite/0010_shipping.sql"),
     ),
+    (
+        11,
+        "tax rates",
+        include_str!("../migrations/postgres/0011_tax_rates.sql"),
+        include_str!("../migrations/sqlite/0011_tax_rates.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -144,6 +144,45 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn tax_follows_the_address_country_province_and_product_class(app) {
+        // A tax-exclusive region selling to Canada: 5 % federal, 13 % in Ontario, books 5 % there.
+        let (status, region) = app.admin_json(Method::POST, "/v1/admin/regions",
+            Some(json!({"name": "Canada", "currency": "CAD", "countries": ["CA"], "tax_rate": 0}))).await;
+        assert_eq!(status, 201, "{region}");
+        let region = region["id"].as_str().unwrap().to_string();
+        let rates = format!("/v1/admin/regions/{region}/tax-rates");
+        for rate in [json!({"country_code": "ca", "rate": 500, "name": "GST"}),
+                     json!({"country_code": "CA", "province": "on", "rate": 1300, "name": "HST"}),
+                     json!({"country_code": "CA", "province": "ON", "tax_class": "books", "rate": 500, "name": "HST books rebate"})] {
+            assert_eq!(app.admin_json(Method::POST, &rates, Some(rate)).await.0, 201);
+        }
+        assert_eq!(app.admin_json(Method::POST, &rates, Some(json!({"country_code": "Canada", "rate": 20000}))).await.0, 422);
+        let (_, product) = app.admin_json(Method::POST, "/v1/admin/products", Some(json!({"title": "Atlas", "status": "published",
+            "variants": [{"sku": "ATLAS", "prices": [{"amount": 4000, "currency": "CAD"}]}]}))).await;
+        let book = product["variants"][0]["id"].as_str().unwrap().to_string();
+        app.admin_json(Method::PATCH, &format!("/v1/admin/variants/{book}/inventory"), Some(json!({"manage_inventory": false}))).await;
+        let shirt = cart_tee(app, "CA-TEE", json!([{"amount": 2000, "currency": "CAD"}])).await;
+
+        let (_, cart) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"region_id": region}))).await;
+        let id = cart["id"].as_str().unwrap().to_string();
+        send(app, Method::POST, &format!("/v1/store/carts/{id}/line-items"), None, Some(json!({"variant_id": book, "quantity": 1}))).await;
+        let (_, cart) = send(app, Method::POST, &format!("/v1/store/carts/{id}/line-items"), None, Some(json!({"variant_id": shirt, "quantity": 1}))).await;
+        assert_eq!(amount(&cart["tax_total"]), 0, "no address yet: the region's default rate");
+        let address = |province: &str| json!({"shipping_address": {"line1": "1 King St", "city": "Toronto", "province": province, "country_code": "CA"}});
+        let (_, cart) = send(app, Method::PATCH, &format!("/v1/store/carts/{id}"), None, Some(address("QC"))).await;
+        // Quebec: the country's 5 % on both: 200 + 100.
+        assert_eq!((amount(&cart["tax_total"]), amount(&cart["total"])), (300, 6300));
+        let (_, cart) = send(app, Method::PATCH, &format!("/v1/store/carts/{id}"), None, Some(address("ON"))).await;
+        // Ontario: 13 % on both until the book has its class: 520 + 260.
+        assert_eq!(amount(&cart["tax_total"]), 780);
+        let (status, _) = app.admin_json(Method::PUT, &format!("/v1/admin/products/{}/tax-class", product["id"].as_str().unwrap()), Some(json!({"tax_class": "books"}))).await;
+        assert_eq!(status, 200);
+        let (_, cart) = app.get_json(&format!("/v1/store/carts/{id}")).await;
+        // Ontario with the book's class: 5 % on the book (200), 13 % on the shirt (260).
+        assert_eq!((amount(&cart["tax_total"]), amount(&cart["total"])), (460, 6460));
+    }
+
+    #[demo = true]
     async fn stock_limits_and_line_changes(app) {
         let tee = cart_tee(app, "CART-TEE", json!([{"amount": 2000, "currency": "USD"}])).await;
         let (_, cart) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "usd"}))).await;

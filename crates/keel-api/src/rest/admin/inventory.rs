@@ -2,6 +2,7 @@
 //! log; regions (markets).
 
 use crate::AppState;
+use crate::auth::ProductsWrite;
 use crate::auth::{Authorized, InventoryRead, InventoryWrite, SettingsRead, SettingsWrite};
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::{ApiError, Problem};
@@ -9,9 +10,12 @@ use crate::rest::ListOf;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use keel_domain::{RegionId, ShippingOptionId, VariantId};
+use keel_domain::{ProductId, RegionId, ShippingOptionId, TaxRateId, VariantId};
 use keel_services::inventory::{ItemSettings, Movement, SetLevel, StockLocation, VariantInventory};
-use keel_services::regions::{Region, RegionInput, RegionPatch, ShippingOption, ShippingOptionInput};
+use keel_services::regions::{
+    Region, RegionInput, RegionPatch, ShippingOption, ShippingOptionInput, TaxRateInput, TaxRateRule,
+};
+use serde::{Deserialize, Serialize};
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -256,4 +260,92 @@ pub async fn delete_shipping_option(
 ) -> Result<StatusCode, ApiError> {
     state.services.regions.delete_shipping_option(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A region's tax rates per country, province and product tax class (the most specific applies;
+/// the region's `tax_rate` is the fallback).
+#[utoipa::path(
+    get, path = "/v1/admin/regions/{id}/tax-rates", tag = "admin", operation_id = "admin_list_tax_rates",
+    params(("id" = RegionId, Path)),
+    security(("admin" = ["settings:read"])),
+    responses(
+        (status = 200, description = "The region's rates", body = ListOf<TaxRateRule>),
+        (status = 404, description = "No such region", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn list_tax_rates(
+    _: Authorized<SettingsRead>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<RegionId>,
+) -> Result<Json<ListOf<TaxRateRule>>, ApiError> {
+    Ok(Json(ListOf { data: state.services.regions.tax_rates(id).await? }))
+}
+
+/// Add a tax rate for a country (optionally a province, optionally a product tax class).
+#[utoipa::path(
+    post, path = "/v1/admin/regions/{id}/tax-rates", tag = "admin", operation_id = "admin_create_tax_rate",
+    params(("id" = RegionId, Path)),
+    request_body = TaxRateInput,
+    security(("admin" = ["settings:write"])),
+    responses(
+        (status = 201, description = "Created", body = TaxRateRule),
+        (status = 404, description = "No such region", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn create_tax_rate(
+    _: Authorized<SettingsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<RegionId>,
+    ApiJson(input): ApiJson<TaxRateInput>,
+) -> Result<(StatusCode, Json<TaxRateRule>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.services.regions.add_tax_rate(id, input).await?)))
+}
+
+/// Remove a tax rate.
+#[utoipa::path(
+    delete, path = "/v1/admin/tax-rates/{id}", tag = "admin", operation_id = "admin_delete_tax_rate",
+    params(("id" = TaxRateId, Path)),
+    security(("admin" = ["settings:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "Not found", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn delete_tax_rate(
+    _: Authorized<SettingsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<TaxRateId>,
+) -> Result<StatusCode, ApiError> {
+    state.services.regions.delete_tax_rate(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaxClass {
+    /// e.g. `books`; `null` clears it (the product is taxed at the general rate).
+    pub tax_class: Option<String>,
+}
+
+/// Set a product's tax class, which picks class-specific tax rates.
+#[utoipa::path(
+    put, path = "/v1/admin/products/{id}/tax-class", tag = "admin", operation_id = "admin_set_tax_class",
+    params(("id" = ProductId, Path)),
+    request_body = TaxClass,
+    security(("admin" = ["products:write"])),
+    responses(
+        (status = 200, description = "The product's class", body = TaxClass),
+        (status = 404, description = "No such product", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid class name", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn set_tax_class(
+    _: Authorized<ProductsWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<ProductId>,
+    ApiJson(input): ApiJson<TaxClass>,
+) -> Result<Json<TaxClass>, ApiError> {
+    let class = state.services.regions.set_product_tax_class(id, input.tax_class.as_deref()).await?;
+    Ok(Json(TaxClass { tax_class: class }))
 }

@@ -57,4 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::get_region, inventory::update_region, inventory::delete_region))
         .routes(routes!(inventory::list_shipping_options, inventory::create_shipping_option))
         .routes(routes!(inventory::delete_shipping_option))
+        .routes(routes!(inventory::list_tax_rates, inventory::create_tax_rate))
+        .routes(routes!(inventory::delete_tax_rate))
+        .routes(routes!(inventory::set_tax_class))
 }
