@@ -12,6 +12,7 @@ pub mod identity;
 pub mod money;
 pub mod permission;
 pub mod pricing;
+pub mod promotions;
 pub mod retry;
 pub mod schedule;
 pub mod validation;
