@@ -553,17 +553,7 @@ pub async fn audit_log(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be 1 to 100"));
-    }
-    let cursor = match query.cursor.as_deref() {
-        Some(raw) => Some(
-            AuditId::parse(raw)
-                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "the cursor is not valid"))?,
-        ),
-        None => None,
-    };
+    let (limit, cursor) = crate::rest::id_page(query.limit, 50, query.cursor.as_deref(), AuditId::parse)?;
     let data = state.services.audit.list(query.actor_id.as_deref(), cursor, limit).await?;
     let next_cursor = if data.len() as u64 == limit { data.last().map(|e| e.id.to_string()) } else { None };
     Ok(Json(AuditPage { data, next_cursor }))

@@ -6,7 +6,6 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::problem::{ApiError, Problem};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use keel_domain::CustomerId;
 use keel_services::identity::customers::{Address, Customer};
 use serde::{Deserialize, Serialize};
@@ -43,17 +42,7 @@ pub async fn list_customers(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<CustomerQuery>,
 ) -> Result<Json<CustomerPage>, ApiError> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be 1 to 100"));
-    }
-    let cursor = match query.cursor.as_deref() {
-        Some(raw) => Some(
-            CustomerId::parse(raw)
-                .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "the cursor is not valid"))?,
-        ),
-        None => None,
-    };
+    let (limit, cursor) = crate::rest::id_page(query.limit, 20, query.cursor.as_deref(), CustomerId::parse)?;
     let data = state.services.customers.list(query.email.as_deref(), cursor, limit).await?;
     let next_cursor = if data.len() as u64 == limit { data.last().map(|c| c.id.to_string()) } else { None };
     Ok(Json(CustomerPage { data, next_cursor }))
