@@ -114,12 +114,11 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::NotFound { entity } => ApiError::not_found(entity),
             ServiceError::Conflict { code, field, message } => {
-                let errors = if field.is_empty() {
-                    vec![]
-                } else {
-                    vec![FieldError { field: field.to_string(), message: message.clone() }]
-                };
-                ApiError::new(StatusCode::CONFLICT, code, message).with_errors(errors)
+                ApiError::new(StatusCode::CONFLICT, code, message.clone()).with_errors(field_error(field, message))
+            }
+            ServiceError::Refused { code, field, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
+                    .with_errors(field_error(field, message))
             }
             ServiceError::Unauthenticated => ApiError::unauthenticated(),
             ServiceError::Forbidden(detail) => ApiError::forbidden(detail),
@@ -146,6 +145,11 @@ impl From<ServiceError> for ApiError {
             }
         }
     }
+}
+
+/// The field a refusal names, as a one-entry `errors` list (none for an empty field).
+fn field_error(field: &str, message: String) -> Vec<FieldError> {
+    if field.is_empty() { vec![] } else { vec![FieldError { field: field.to_string(), message }] }
 }
 
 /// The problem for a bare status produced outside a handler (unknown route, wrong method,

@@ -255,6 +255,21 @@ typed_id!(
     InvitationId,
     "inv"
 );
+typed_id!(
+    /// A group of customers (wholesale, VIP) that price lists and promotions can target.
+    CustomerGroupId,
+    "cgrp"
+);
+typed_id!(
+    /// A price list: sale or group prices that override base prices while it runs.
+    PriceListId,
+    "plist"
+);
+typed_id!(
+    /// A promotion: a discount by code or automatic.
+    PromotionId,
+    "promo"
+);
 
 impl CartId {
     /// A cart id from a random (version 4) UUID: 122 random bits, not time-ordered.

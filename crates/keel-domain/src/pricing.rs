@@ -87,7 +87,7 @@ pub fn resolve_rate(
 }
 
 /// One line's amounts, all in minor units of the cart's currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LineAmounts {
     /// Unit price × quantity, as listed.
     pub subtotal: i64,
@@ -176,6 +176,40 @@ pub struct CartAmounts {
     pub shipping_total: i64,
     pub tax_total: i64,
     pub total: i64,
+}
+
+/// A price-list price that might apply to a line (its list is running: active, started, not
+/// ended — the caller picks those).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPrice<'a> {
+    pub list: &'a str,
+    pub amount: i64,
+    /// The line's quantity must reach this (quantity tiers: 10+ at a lower price).
+    pub min_quantity: u32,
+    /// The customer groups the list is for; empty: everyone.
+    pub groups: &'a [String],
+}
+
+/// The unit price a line pays: **the cheapest** of its base price and every list price that
+/// applies to it — the list is for everyone or for one of the customer's `groups`, and the
+/// line's `quantity` reaches the price's minimum. A tie keeps the base price (then the first
+/// list). Returns the amount and the winning list, if a list won; `None` without a base price
+/// (a variant must have a price in the currency to be sold in it).
+pub fn unit_price<'a>(
+    base: Option<i64>,
+    lists: &[ListPrice<'a>],
+    quantity: u32,
+    groups: &[String],
+) -> Option<(i64, Option<&'a str>)> {
+    let base = base?;
+    let applies = |p: &&ListPrice<'a>| {
+        quantity >= p.min_quantity && (p.groups.is_empty() || p.groups.iter().any(|g| groups.contains(g)))
+    };
+    let best = lists.iter().filter(applies).min_by_key(|p| p.amount);
+    Some(match best {
+        Some(p) if p.amount < base => (p.amount.max(0), Some(p.list)),
+        _ => (base, None),
+    })
 }
 
 /// Sums lines and a shipping line (already priced with [`line`]).
@@ -370,6 +404,36 @@ mod tests {
             let inclusive = line(exclusive.total, 1, 0, TaxRate(rate), TaxMode::Inclusive);
             prop_assert_eq!(inclusive.total, exclusive.total);
             prop_assert!((inclusive.tax - exclusive.tax).abs() <= 1);
+        }
+
+        #[test]
+        fn the_chosen_unit_price_is_the_cheapest_that_applies(
+            base in 0i64..100_000,
+            prices in prop::collection::vec((0i64..100_000, 1u32..20, any::<bool>()), 0..6),
+            quantity in 1u32..30,
+            member in any::<bool>(),
+        ) {
+            let vip = vec!["vip".to_string()];
+            let names: Vec<String> = (0..prices.len()).map(|i| format!("list{i}")).collect();
+            let lists: Vec<ListPrice> = prices.iter().zip(&names).map(|((amount, min, grouped), name)| ListPrice {
+                list: name, amount: *amount, min_quantity: *min, groups: if *grouped { &vip } else { &[] },
+            }).collect();
+            let groups = if member { vip.clone() } else { vec![] };
+            let (amount, list) = unit_price(Some(base), &lists, quantity, &groups).unwrap();
+            prop_assert!(amount <= base);
+            for p in &lists {
+                let open = p.groups.is_empty() || member;
+                if open && quantity >= p.min_quantity {
+                    prop_assert!(amount <= p.amount, "{} applies and is cheaper than {}", p.amount, amount);
+                }
+            }
+            match list {
+                None => prop_assert_eq!(amount, base),
+                Some(name) => {
+                    let p = lists.iter().find(|p| p.list == name).unwrap();
+                    prop_assert!(p.amount == amount && quantity >= p.min_quantity && (p.groups.is_empty() || member));
+                }
+            }
         }
 
         #[test]

@@ -53,6 +53,11 @@ impl ValidationErrors {
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, ValidationErrors> {
         if self.0.is_empty() { Ok(value()) } else { Err(self) }
     }
+
+    /// `Ok(())` when nothing was recorded, otherwise the collected errors.
+    pub fn into_result(self) -> Result<(), ValidationErrors> {
+        self.finish(|| ())
+    }
 }
 
 impl std::fmt::Display for ValidationErrors {

@@ -8,14 +8,23 @@
 //! Stock: adding or raising a line checks what the region's stock locations can sell (untracked
 //! and backorderable variants have no limit); more than that is 409 `insufficient_stock`. The
 //! stock is reserved at checkout, not here.
+//!
+//! Prices: each line pays the cheapest of its base price and the running price lists' prices
+//! that apply to it (the customer's groups, the line's quantity); then promotions — automatic
+//! ones and the codes the cart holds — discount lines and shipping (`crate::promotions`).
 
 use crate::identity::CustomerPrincipal;
 use crate::inventory::InventoryService;
+use crate::promotions::{self, CartContext, CartPromotion, CodeInput};
 use crate::{Result, ServiceError, now};
 use chrono::{DateTime, Utc};
 use keel_domain::identity::Email;
 use keel_domain::pricing::{self, TaxMode, TaxRate};
-use keel_domain::{CartId, CartLineId, Currency, CustomerId, Money, ProductId, RegionId, ShippingOptionId, VariantId};
+use keel_domain::promotions::PromoLine;
+use keel_domain::{
+    CartId, CartLineId, Currency, CustomerId, Money, PriceListId, ProductId, PromotionId, RegionId, ShippingOptionId,
+    VariantId,
+};
 use keel_store::{Conn, Db, JsonColumn, carts as repo, regions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,7 +42,12 @@ pub struct CartLine {
     pub title: String,
     pub sku: String,
     pub quantity: u32,
+    /// What one unit costs: the cheapest applicable price.
     pub unit_price: Money,
+    /// The base price, when a price list's lower price applies (show it struck through).
+    pub compare_at_unit_price: Option<Money>,
+    /// The price list whose price applies, if any.
+    pub price_list_id: Option<PriceListId>,
     /// unit price × quantity, as listed.
     pub subtotal: Money,
     pub discount_total: Money,
@@ -76,6 +90,8 @@ pub struct Cart {
     pub lines: Vec<CartLine>,
     /// The chosen shipping option, if any.
     pub shipping_option_id: Option<ShippingOptionId>,
+    /// The codes the cart holds and the automatic promotions that apply.
+    pub promotions: Vec<CartPromotion>,
     pub subtotal: Money,
     pub discount_total: Money,
     pub shipping_total: Money,
@@ -383,6 +399,7 @@ impl CartService {
                     };
                     repo::add_quantity(&mut c, &moved).await?;
                 }
+                keel_store::promotions::move_held(&mut c, &cart.id, &existing.id, at).await?;
                 repo::delete(&mut c, &cart.id).await?;
                 existing.email = existing.email.or(cart.email);
                 existing.shipping_address = existing.shipping_address.or(cart.shipping_address);
@@ -398,6 +415,39 @@ impl CartService {
         target.updated_at = at;
         repo::update(&mut c, &target).await?;
         let view = Self::view(&mut c, target).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Puts a promotion code on the cart, if it may apply now (422 with the reason if not).
+    pub async fn apply_code(&self, id: CartId, who: Option<CustomerPrincipal>, input: CodeInput) -> Result<Cart> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut cart = Self::reachable(&mut c, id, who).await?;
+        let groups = Self::groups(&mut c, &cart).await?;
+        let context = CartContext {
+            cart_id: &cart.id,
+            currency: Currency::parse(&cart.currency).map_err(|_| ServiceError::Internal("stored currency".into()))?,
+            customer_key: promotions::customer_key(cart.customer_id.as_deref(), cart.email.as_deref()),
+            groups: &groups,
+        };
+        promotions::hold_code(&mut c, &context, &input.code).await?;
+        cart.updated_at = now();
+        repo::update(&mut c, &cart).await?;
+        let view = Self::view(&mut c, cart).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Takes a promotion code off the cart (404 if it does not hold it).
+    pub async fn remove_code(&self, id: CartId, who: Option<CustomerPrincipal>, code: &str) -> Result<Cart> {
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut cart = Self::reachable(&mut c, id, who).await?;
+        promotions::release_code(&mut c, &cart.id, code).await?;
+        cart.updated_at = now();
+        repo::update(&mut c, &cart).await?;
+        let view = Self::view(&mut c, cart).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -456,11 +506,22 @@ impl CartService {
 
     /// The items' discounted subtotal and total weight, for shipping rates.
     async fn items_and_weight(c: &mut Conn<'_>, row: &repo::CartRow) -> Result<(i64, i64)> {
-        Ok(Self::price_lines(c, row).await?.items_and_weight())
+        let groups = Self::groups(c, row).await?;
+        let mut priced = Self::price_lines(c, row, &groups).await?;
+        Self::discount(c, row, &groups, &mut priced, None).await?;
+        Ok(priced.items_and_weight())
     }
 
-    /// Prices the cart's lines: a fixed number of statements whatever its size.
-    async fn price_lines(c: &mut Conn<'_>, row: &repo::CartRow) -> Result<Priced> {
+    /// The customer groups of the cart's customer (none for an anonymous cart).
+    async fn groups(c: &mut Conn<'_>, row: &repo::CartRow) -> Result<Vec<String>> {
+        Ok(match &row.customer_id {
+            Some(customer) => keel_store::price_lists::groups_of(c, customer).await?,
+            None => Vec::new(),
+        })
+    }
+
+    /// Prices the cart's lines before promotions: a fixed number of statements whatever its size.
+    async fn price_lines(c: &mut Conn<'_>, row: &repo::CartRow, groups: &[String]) -> Result<Priced> {
         let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
         let region = Self::region(c, &row.region_id).await?;
         let currency = Currency::parse(&row.currency).map_err(|_| internal("currency"))?;
@@ -469,6 +530,9 @@ impl CartService {
         let line_rows = repo::lines(c, &row.id).await?;
         let ids: Vec<VariantId> = line_rows.iter().filter_map(|l| VariantId::parse(&l.variant_id).ok()).collect();
         let variants = keel_store::catalog::find_variants(c, &ids).await?;
+        let variant_ids: Vec<String> = line_rows.iter().map(|l| l.variant_id.clone()).collect();
+        let list_prices =
+            keel_store::price_lists::running_prices(c, &variant_ids, currency.code(), crate::now()).await?;
         // Rates follow the shipping address: its country (and province), and each product's class.
         let rules: Vec<pricing::RateRule> = keel_store::tax::of_region(c, &row.region_id)
             .await?
@@ -493,11 +557,23 @@ impl CartService {
         for l in &line_rows {
             let variant =
                 variants.iter().find(|v| v.id.to_string() == l.variant_id).ok_or_else(|| internal("cart line"))?;
-            let price = variant.prices.iter().find(|p| p.currency == currency).map(|p| p.amount);
+            let base = variant.prices.iter().find(|p| p.currency == currency).map(|p| p.amount);
             let quantity = u32::try_from(l.quantity).unwrap_or(0);
+            let candidates: Vec<pricing::ListPrice> = list_prices
+                .iter()
+                .filter(|p| p.variant_id == l.variant_id)
+                .map(|p| pricing::ListPrice {
+                    list: &p.price_list_id,
+                    amount: p.amount,
+                    min_quantity: u32::try_from(p.min_quantity).unwrap_or(1),
+                    groups: &p.customer_group_ids.0,
+                })
+                .collect();
+            let chosen = pricing::unit_price(base, &candidates, quantity, groups);
+            let price = chosen.map(|(amount, _)| amount);
+            let list = chosen.and_then(|(_, list)| list);
             let class = classes.get(&variant.product_id.to_string()).map(String::as_str);
-            let a =
-                pricing::line(price.unwrap_or(0), if price.is_some() { quantity } else { 0 }, 0, rate_for(class), mode);
+            let line_rate = rate_for(class);
             let line = CartLine {
                 id: CartLineId::parse(&l.id).map_err(|_| internal("line id"))?,
                 variant_id: variant.id,
@@ -506,32 +582,92 @@ impl CartService {
                 sku: variant.sku.clone(),
                 quantity,
                 unit_price: money(price.unwrap_or(0)),
-                subtotal: money(a.subtotal),
-                discount_total: money(a.discount),
-                tax_total: money(a.tax),
-                total: money(a.total),
+                compare_at_unit_price: list.and(base).map(money),
+                price_list_id: list.map(PriceListId::parse).transpose().map_err(|_| internal("price list id"))?,
+                subtotal: money(0),
+                discount_total: money(0),
+                tax_total: money(0),
+                total: money(0),
                 purchasable: price.is_some(),
             };
-            lines.push((line, a, variant.weight_grams));
+            let mut priced = PricedLine {
+                line,
+                amounts: pricing::LineAmounts::default(),
+                grams: variant.weight_grams,
+                rate: line_rate,
+            };
+            priced.set_discount(0, mode);
+            lines.push(priced);
         }
         Ok(Priced { region, currency, mode, rate, lines })
+    }
+
+    /// Applies promotions to priced lines (and to `option`'s shipping price, when given), and
+    /// returns the shipping line and the promotions to show. Free-shipping thresholds look at
+    /// the items after their discounts.
+    async fn discount(
+        c: &mut Conn<'_>,
+        row: &repo::CartRow,
+        groups: &[String],
+        priced: &mut Priced,
+        option: Option<&keel_store::shipping::OptionRow>,
+    ) -> Result<(Option<pricing::LineAmounts>, Vec<CartPromotion>, Vec<PromotionId>)> {
+        let context = CartContext {
+            cart_id: &row.id,
+            currency: priced.currency,
+            customer_key: promotions::customer_key(row.customer_id.as_deref(), row.email.as_deref()),
+            groups,
+        };
+        let buyable: Vec<usize> = (0..priced.lines.len()).filter(|&i| priced.lines[i].line.purchasable).collect();
+        let mut promo_lines: Vec<PromoLine> = buyable
+            .iter()
+            .map(|&i| {
+                let l = &priced.lines[i].line;
+                PromoLine {
+                    product: l.product_id.to_string(),
+                    variant: l.variant_id.to_string(),
+                    categories: Vec::new(),
+                    collections: Vec::new(),
+                    unit_price: l.unit_price.amount,
+                    quantity: l.quantity,
+                }
+            })
+            .collect();
+        let (undiscounted, grams) = priced.items_and_weight();
+        let mut ship = option.and_then(|o| option_price(o, undiscounted, grams));
+        let mut outcome = promotions::evaluate(c, &context, &mut promo_lines, ship.unwrap_or(0)).await?;
+        for _ in 0..2 {
+            for (k, &i) in buyable.iter().enumerate() {
+                priced.lines[i].set_discount(outcome.line_discounts[k], priced.mode);
+            }
+            let (items, grams) = priced.items_and_weight();
+            let after = option.and_then(|o| option_price(o, items, grams));
+            if after == ship {
+                break;
+            }
+            // The discounts moved the items across a free-shipping threshold: evaluate again
+            // with the shipping price they lead to.
+            ship = after;
+            outcome = promotions::evaluate(c, &context, &mut promo_lines, ship.unwrap_or(0)).await?;
+        }
+        let shipping = ship.map(|price| {
+            let free = outcome.shipping_discount.min(price);
+            pricing::line(price, 1, free, priced.rate, priced.mode)
+        });
+        Ok((shipping, outcome.promotions, outcome.applied))
     }
 
     /// The whole cart with its amounts, shipping included.
     async fn view(c: &mut Conn<'_>, row: repo::CartRow) -> Result<Cart> {
         let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
-        let priced = Self::price_lines(c, &row).await?;
-        let (items, grams) = priced.items_and_weight();
-        let shipping = match &row.shipping_option_id {
-            Some(id) => keel_store::shipping::list(c, Some(&row.region_id))
-                .await?
-                .into_iter()
-                .find(|o| o.id == *id)
-                .and_then(|o| option_price(&o, items, grams))
-                .map(|price| pricing::line(price, 1, 0, priced.rate, priced.mode)),
+        let groups = Self::groups(c, &row).await?;
+        let mut priced = Self::price_lines(c, &row, &groups).await?;
+        let option = match &row.shipping_option_id {
+            Some(id) => keel_store::shipping::list(c, Some(&row.region_id)).await?.into_iter().find(|o| o.id == *id),
             None => None,
         };
-        let amounts: Vec<pricing::LineAmounts> = priced.lines.iter().map(|(_, a, _)| *a).collect();
+        let (shipping, promotions, _) = Self::discount(c, &row, &groups, &mut priced, option.as_ref()).await?;
+        let amounts: Vec<pricing::LineAmounts> = priced.lines.iter().map(|l| l.amounts).collect();
         let totals = pricing::cart(&amounts, shipping);
         let currency = priced.currency;
         let money = |amount| Money::new(amount, currency);
@@ -553,7 +689,8 @@ impl CartService {
                 (Some(id), Some(_)) => Some(ShippingOptionId::parse(id).map_err(|_| internal("option id"))?),
                 _ => None,
             },
-            lines: priced.lines.into_iter().map(|(l, _, _)| l).collect(),
+            promotions,
+            lines: priced.lines.into_iter().map(|l| l.line).collect(),
             subtotal: money(totals.subtotal),
             discount_total: money(totals.discount_total),
             shipping_total: money(totals.shipping_total),
@@ -572,15 +709,35 @@ struct Priced {
     mode: TaxMode,
     /// The rate for shipping and products without a class, at the cart's address.
     rate: TaxRate,
-    lines: Vec<(CartLine, pricing::LineAmounts, Option<i32>)>,
+    lines: Vec<PricedLine>,
+}
+
+struct PricedLine {
+    line: CartLine,
+    amounts: pricing::LineAmounts,
+    grams: Option<i32>,
+    rate: TaxRate,
+}
+
+impl PricedLine {
+    /// Prices the line with this discount (none for a line that cannot be bought).
+    fn set_discount(&mut self, discount: i64, mode: TaxMode) {
+        let l = &mut self.line;
+        let quantity = if l.purchasable { l.quantity } else { 0 };
+        let a = pricing::line(l.unit_price.amount, quantity, discount, self.rate, mode);
+        let money = |amount| Money::new(amount, l.unit_price.currency);
+        (l.subtotal, l.discount_total, l.tax_total, l.total) =
+            (money(a.subtotal), money(a.discount), money(a.tax), money(a.total));
+        self.amounts = a;
+    }
 }
 
 impl Priced {
     /// The purchasable items' discounted subtotal, and their weight in grams.
     fn items_and_weight(&self) -> (i64, i64) {
-        let buyable = || self.lines.iter().filter(|(l, _, _)| l.purchasable);
-        let items = buyable().map(|(_, a, _)| a.subtotal - a.discount).sum();
-        let grams = buyable().map(|(l, _, g)| i64::from(l.quantity) * i64::from(g.unwrap_or(0))).sum();
+        let buyable = || self.lines.iter().filter(|l| l.line.purchasable);
+        let items = buyable().map(|l| l.amounts.subtotal - l.amounts.discount).sum();
+        let grams = buyable().map(|l| i64::from(l.line.quantity) * i64::from(l.grams.unwrap_or(0))).sum();
         (items, grams)
     }
 }

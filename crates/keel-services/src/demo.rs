@@ -14,6 +14,7 @@ use keel_domain::{
 };
 use keel_store::catalog::{self as repo, ImageRecord, OptionRecord, ProductRecord, VariantRecord};
 use keel_store::{Db, inventory};
+use serde_json::json;
 
 /// (handle, name, parent handle)
 const CATEGORIES: &[(&str, &str, Option<&str>)] = &[
@@ -314,6 +315,32 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
             };
             keel_store::shipping::insert(&mut c, &row).await?;
         }
+    }
+
+    // Two codes to try: 10 % off the order, once per customer; free shipping.
+    for (code, name, benefit, per_customer) in [
+        ("WELCOME10", "10 % off your first order", json!({"type": "percent_off", "basis_points": 1000}), Some(1)),
+        ("FREESHIP", "Free shipping", json!({"type": "free_shipping"}), None),
+    ] {
+        let row = keel_store::promotions::PromotionRow {
+            id: keel_domain::PromotionId::new().to_string(),
+            code: Some(code.into()),
+            name: name.into(),
+            status: "active".into(),
+            starts_at: None,
+            ends_at: None,
+            currency: None,
+            rule: keel_store::JsonColumn(json!({"items": null, "benefit": benefit, "min_subtotal": null})),
+            exclusive: false,
+            priority: 0,
+            customer_group_ids: keel_store::JsonColumn(Vec::new()),
+            usage_limit: None,
+            per_customer_limit: per_customer,
+            usage_count: 0,
+            created_at: at,
+            updated_at: at,
+        };
+        keel_store::promotions::insert(&mut c, &row).await?;
     }
 
     let total: usize = FAMILIES.iter().map(|f| f.names.len()).sum();

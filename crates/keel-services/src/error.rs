@@ -15,6 +15,10 @@ pub enum ServiceError {
     /// The change collides with existing data, such as a handle already taken.
     #[error("{message}")]
     Conflict { code: &'static str, field: &'static str, message: String },
+    /// Well-formed, but refused by a business rule the caller can act on (an expired promotion
+    /// code, say): 422 with this `code`.
+    #[error("{message}")]
+    Refused { code: &'static str, field: &'static str, message: String },
     /// No valid credentials.
     #[error("authentication required")]
     Unauthenticated,
@@ -59,6 +63,8 @@ impl From<StoreError> for ServiceError {
                     "customer.email" => ("email_taken", "email", "an account with this email already exists"),
                     "staff.email" => ("email_taken", "email", "a staff member with this email already exists"),
                     "role.name" => ("role_name_taken", "name", "a role with this name already exists"),
+                    "customer_group.name" => ("name_taken", "name", "a customer group with this name already exists"),
+                    "promotion.code" => ("code_taken", "code", "a promotion with this code already exists"),
                     _ => ("conflict", "", "the change conflicts with existing data"),
                 };
                 ServiceError::Conflict { code, field, message: what.to_string() }

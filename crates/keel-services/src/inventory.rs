@@ -76,13 +76,9 @@ pub struct ItemSettings {
     pub manage_inventory: Option<bool>,
     pub allow_backorder: Option<bool>,
     /// Record `inventory.low_stock` when available falls to this or below; `null` clears.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::double_option")]
     #[schema(value_type = Option<i64>)]
     pub low_stock_threshold: Option<Option<i64>>,
-}
-
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
 }
 
 /// Who holds a reservation.

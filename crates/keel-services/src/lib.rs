@@ -18,6 +18,8 @@ pub mod inventory;
 pub mod jobs;
 pub mod mail;
 pub mod oidc;
+pub mod price_lists;
+pub mod promotions;
 pub mod regions;
 pub mod webhooks;
 
@@ -30,6 +32,16 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
     chrono::Utc::now().trunc_subsecs(6)
+}
+
+/// For PATCH bodies: a present field (even `null`) is `Some`, so `null` can clear a value while
+/// an absent field (`#[serde(default)]`) leaves it.
+pub(crate) fn double_option<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
 }
 
 /// Settings that change what services allow.
@@ -68,6 +80,8 @@ pub struct Services {
     pub inventory: inventory::InventoryService,
     pub carts: carts::CartService,
     pub regions: regions::RegionService,
+    pub price_lists: price_lists::PriceListService,
+    pub promotions: promotions::PromotionService,
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
     pub webhooks: webhooks::WebhookService,
@@ -104,6 +118,8 @@ impl Services {
             inventory: inventory::InventoryService::new(db.clone()),
             carts: carts::CartService::new(db.clone()),
             regions: regions::RegionService::new(db.clone()),
+            price_lists: price_lists::PriceListService::new(db.clone()),
+            promotions: promotions::PromotionService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(
                 db.clone(),
                 options.webhooks_allow_private,

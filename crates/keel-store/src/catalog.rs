@@ -1123,3 +1123,47 @@ pub async fn delete_collection(c: &mut Conn<'_>, id: CollectionId) -> Result<boo
         .to_owned();
     Ok(c.execute(&stmt).await? == 1)
 }
+
+/// The category and collection ids of each product (for promotions that target them), in two
+/// statements: `(product, categories, collections)`.
+pub async fn groupings(
+    c: &mut Conn<'_>,
+    product_ids: &[String],
+) -> Result<HashMap<String, (Vec<String>, Vec<String>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        product_id: String,
+        group_id: String,
+    }
+    let mut out: HashMap<String, (Vec<String>, Vec<String>)> = HashMap::new();
+    if product_ids.is_empty() {
+        return Ok(out);
+    }
+    let categories: Vec<Row> = c
+        .fetch_all(
+            &Query::select()
+                .column(ProductCategories::ProductId)
+                .expr_as(Expr::col(ProductCategories::CategoryId), "group_id")
+                .from(ProductCategories::Table)
+                .and_where(Expr::col(ProductCategories::ProductId).is_in(product_ids.iter().cloned()))
+                .to_owned(),
+        )
+        .await?;
+    for r in categories {
+        out.entry(r.product_id).or_default().0.push(r.group_id);
+    }
+    let collections: Vec<Row> = c
+        .fetch_all(
+            &Query::select()
+                .column(ProductCollections::ProductId)
+                .expr_as(Expr::col(ProductCollections::CollectionId), "group_id")
+                .from(ProductCollections::Table)
+                .and_where(Expr::col(ProductCollections::ProductId).is_in(product_ids.iter().cloned()))
+                .to_owned(),
+        )
+        .await?;
+    for r in collections {
+        out.entry(r.product_id).or_default().1.push(r.group_id);
+    }
+    Ok(out)
+}

@@ -16,6 +16,8 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("cart_lines_variant_key", "cart_lines.cart_id, cart_lines.variant_id", "cart_line.variant"),
     ("staff_users_email_key", "staff_users.email", "staff.email"),
     ("roles_pkey", "roles.name", "role.name"),
+    ("customer_groups_name_key", "customer_groups.name", "customer_group.name"),
+    ("promotions_code_key", "promotions.code", "promotion.code"),
     ("staff_identities_pkey", "staff_identities.provider, staff_identities.subject", "staff.identity"),
     (
         "webhook_deliveries_event_key",

@@ -19,6 +19,8 @@ pub mod inventory;
 pub mod jobs;
 mod migrate;
 pub mod outbox;
+pub mod price_lists;
+pub mod promotions;
 pub mod regions;
 pub mod schedules;
 pub mod shipping;

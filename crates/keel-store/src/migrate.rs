@@ -77,6 +77,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0011_tax_rates.sql"),
         include_str!("../migrations/sqlite/0011_tax_rates.sql"),
     ),
+    (
+        12,
+        "price lists and promotions",
+        include_str!("../migrations/postgres/0012_price_lists_promotions.sql"),
+        include_str!("../migrations/sqlite/0012_price_lists_promotions.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -95,6 +95,105 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn a_code_and_shipping_give_hand_computed_totals_in_each_region(app) {
+        let tee = cart_tee(app, "CODE-TEE", json!([{"amount": 2000, "currency": "USD"}, {"amount": 2400, "currency": "EUR"}, {"amount": 1999, "currency": "GBP"}])).await;
+        let cap = cart_tee(app, "CODE-CAP", json!([{"amount": 900, "currency": "USD"}, {"amount": 1250, "currency": "EUR"}, {"amount": 1000, "currency": "GBP"}])).await;
+        // WELCOME10 takes 10 % off the items, split over the lines in proportion (largest
+        // remainder); Express shipping is taxed like the lines.
+        //   US: 4900 − 490 (400 + 90) = 4410, Express 1499, no tax             → 5909
+        //   EU: 6050 − 605 (480 + 125) = 5445; tax 4320/6 = 720, 1125/6 = 187.5 → 188;
+        //       Express 1290 with 215 tax inside                                 → 6735, tax 1123
+        //   UK: 4998 − 500 (10 % = 499.8 → 500; 399.96 → 400, 100.04 → 100) = 4498;
+        //       tax 3598/6 = 599.67 → 600, 900/6 = 150; Express 999, 166.5 → 167 → 5497, tax 917
+        let cases = [
+            ("USD", 490, [3600, 810], 1499, 0, 5909),
+            ("EUR", 605, [4320, 1125], 1290, 1123, 6735),
+            ("GBP", 500, [3598, 900], 999, 917, 5497),
+        ];
+        for (currency, discount, line_totals, express, tax, total) in cases {
+            let region = region_id(app, currency).await;
+            let (_, cart) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"region_id": region}))).await;
+            let id = cart["id"].as_str().unwrap().to_string();
+            let lines = format!("/v1/store/carts/{id}/line-items");
+            send(app, Method::POST, &lines, None, Some(json!({"variant_id": tee, "quantity": 2}))).await;
+            send(app, Method::POST, &lines, None, Some(json!({"variant_id": cap, "quantity": 1}))).await;
+            let codes = format!("/v1/store/carts/{id}/promotions");
+            let (status, cart) = send(app, Method::POST, &codes, None, Some(json!({"code": " welcome10 "}))).await;
+            assert_eq!(status, 200, "{cart}");
+            assert_eq!(amount(&cart["discount_total"]), discount, "{currency}");
+            assert_eq!((cart["promotions"][0]["code"].as_str(), cart["promotions"][0]["applied"].as_bool()), (Some("WELCOME10"), Some(true)));
+            assert_eq!(amount(&cart["promotions"][0]["discount"]), discount);
+            let (_, options) = app.get_json(&format!("/v1/store/carts/{id}/shipping-options")).await;
+            let option = options["data"].as_array().unwrap().iter().find(|o| o["name"] == "Express").unwrap()["id"].clone();
+            let (status, cart) = send(app, Method::POST, &format!("/v1/store/carts/{id}/shipping-method"), None, Some(json!({"option_id": option}))).await;
+            assert_eq!(status, 200, "{cart}");
+            let items = cart["lines"].as_array().unwrap();
+            let discounts: i64 = items.iter().map(|l| amount(&l["discount_total"])).sum();
+            assert_eq!(discounts, discount, "the line shares sum to the discount exactly");
+            assert_eq!([amount(&items[0]["total"]), amount(&items[1]["total"])], line_totals, "{currency}");
+            assert_eq!(amount(&cart["shipping_total"]), express, "{currency}");
+            assert_eq!(amount(&cart["tax_total"]), tax, "{currency}");
+            assert_eq!(amount(&cart["total"]), total, "{currency}");
+            // A second code: free shipping takes the shipping off as well.
+            let (status, cart) = send(app, Method::POST, &codes, None, Some(json!({"code": "FREESHIP"}))).await;
+            assert_eq!(status, 200, "{cart}");
+            assert_eq!((amount(&cart["shipping_total"]), amount(&cart["total"])), (0, total - express), "{currency}");
+            assert_eq!(amount(&cart["discount_total"]), discount + express);
+            // Taking the first code off restores the items' prices.
+            let (status, cart) = send(app, Method::DELETE, &format!("{codes}/welcome10"), None, None).await;
+            assert_eq!(status, 200, "{cart}");
+            assert_eq!(amount(&cart["discount_total"]), express);
+            assert_eq!(send(app, Method::DELETE, &format!("{codes}/WELCOME10"), None, None).await.0, 404, "no longer held");
+        }
+    }
+
+    #[demo = true]
+    async fn codes_are_refused_with_a_reason(app) {
+        let tee = cart_tee(app, "REFUSE-TEE", json!([{"amount": 2000, "currency": "USD"}])).await;
+        let (_, cart) = send(app, Method::POST, "/v1/store/carts", None, Some(json!({"currency": "USD"}))).await;
+        let id = cart["id"].as_str().unwrap().to_string();
+        send(app, Method::POST, &format!("/v1/store/carts/{id}/line-items"), None, Some(json!({"variant_id": tee, "quantity": 1}))).await;
+        let (status, group) = app.admin_json(Method::POST, "/v1/admin/customer-groups", Some(json!({"name": "VIP"}))).await;
+        assert_eq!(status, 201, "{group}");
+        let day = chrono::Duration::days(1);
+        let now = chrono::Utc::now();
+        let promotions = [
+            ("EXPIRED", json!({"starts_at": now - day * 10, "ends_at": now - day}), "promotion_expired"),
+            ("LATER", json!({"starts_at": now + day}), "promotion_not_started"),
+            ("USEDUP", json!({"usage_limit": 0}), "promotion_exhausted"),
+            ("VIPONLY", json!({"customer_group_ids": [group["id"]]}), "promotion_not_eligible"),
+            ("EUROS", json!({"currency": "EUR", "benefit": {"type": "amount_off", "amount": 500}}), "promotion_not_eligible"),
+            ("PAUSED", json!({"status": "draft"}), "promotion_not_found"),
+        ];
+        for (code, extra, _) in &promotions {
+            let mut body = json!({"code": code, "name": code, "benefit": {"type": "percent_off", "basis_points": 1500}});
+            for (k, v) in extra.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            let (status, created) = app.admin_json(Method::POST, "/v1/admin/promotions", Some(body)).await;
+            assert_eq!(status, 201, "{created}");
+        }
+        let codes = format!("/v1/store/carts/{id}/promotions");
+        for (code, _, reason) in promotions.iter().chain([&("NOSUCHCODE", json!({}), "promotion_not_found")]) {
+            let (status, problem) = send(app, Method::POST, &codes, None, Some(json!({"code": code}))).await;
+            assert_eq!((status, problem["code"].as_str()), (422, Some(*reason)), "{code}: {problem}");
+            assert_eq!(problem["errors"][0]["field"], "code");
+        }
+        let (_, cart) = app.get_json(&format!("/v1/store/carts/{id}")).await;
+        assert_eq!((amount(&cart["discount_total"]), cart["promotions"].as_array().unwrap().len()), (0, 0));
+        // A held code that ends later stays on the cart, no longer applied, saying why.
+        let (_, held) = app.admin_json(Method::POST, "/v1/admin/promotions", Some(json!({"code": "SOON-OVER", "name": "Soon over", "benefit": {"type": "percent_off", "basis_points": 1000}}))).await;
+        let (_, cart) = send(app, Method::POST, &codes, None, Some(json!({"code": "soon-over"}))).await;
+        assert_eq!(amount(&cart["discount_total"]), 200);
+        let (status, patched) = app.admin_json(Method::PATCH, &format!("/v1/admin/promotions/{}", held["id"].as_str().unwrap()), Some(json!({"ends_at": chrono::Utc::now()}))).await;
+        assert_eq!(status, 200, "{patched}");
+        let (_, cart) = app.get_json(&format!("/v1/store/carts/{id}")).await;
+        let shown = &cart["promotions"][0];
+        assert_eq!((shown["code"].as_str(), shown["applied"].as_bool(), shown["reason"].as_str()), (Some("SOON-OVER"), Some(false), Some("promotion_expired")));
+        assert_eq!((amount(&cart["discount_total"]), amount(&cart["total"])), (0, 2000));
+    }
+
+    #[demo = true]
     async fn shipping_options_are_priced_for_the_cart_and_taxed_like_lines(app) {
         let tee = cart_tee(app, "SHIP-TEE", json!([{"amount": 2000, "currency": "USD"}, {"amount": 2400, "currency": "EUR"}])).await;
         // US: 2 × 20.00 = 40.00, under the 50.00 free-shipping threshold: Standard costs 5.99.

@@ -7,6 +7,7 @@ mod catalog;
 mod customers;
 mod inventory;
 mod jobs;
+mod pricing;
 mod webhooks;
 
 use crate::AppState;
@@ -60,4 +61,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::list_tax_rates, inventory::create_tax_rate))
         .routes(routes!(inventory::delete_tax_rate))
         .routes(routes!(inventory::set_tax_class))
+        .routes(routes!(pricing::list_groups, pricing::create_group))
+        .routes(routes!(pricing::get_group, pricing::update_group, pricing::delete_group))
+        .routes(routes!(pricing::list_members, pricing::add_members))
+        .routes(routes!(pricing::remove_member))
+        .routes(routes!(pricing::list_price_lists, pricing::create_price_list))
+        .routes(routes!(pricing::get_price_list, pricing::update_price_list, pricing::delete_price_list))
+        .routes(routes!(pricing::list_promotions, pricing::create_promotion))
+        .routes(routes!(pricing::get_promotion, pricing::update_promotion, pricing::delete_promotion))
 }

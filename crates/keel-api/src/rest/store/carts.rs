@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use keel_domain::{CartId, CartLineId};
 use keel_services::carts::{Cart, CartCreate, CartPatch, CartShippingOption, LineAdd, LineUpdate, ShippingChoice};
+use keel_services::promotions::CodeInput;
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -191,4 +192,43 @@ pub async fn choose_shipping(
     ApiJson(choice): ApiJson<ShippingChoice>,
 ) -> Result<Json<Cart>, ApiError> {
     Ok(Json(state.services.carts.choose_shipping(id, who, choice).await?))
+}
+
+/// Apply a promotion code. The cart's `promotions` then list it, with whether it applies now.
+#[utoipa::path(
+    post, path = "/v1/store/carts/{id}/promotions", tag = "store", operation_id = "store_apply_promotion",
+    params(("id" = CartId, Path)),
+    request_body = CodeInput,
+    security((), ("customer" = [])),
+    responses(
+        (status = 200, description = "The whole cart", body = Cart),
+        (status = 404, description = "No such cart, or another customer's", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The code is refused: `promotion_not_found`, `promotion_not_started`, `promotion_expired`, `promotion_exhausted`, `promotion_limit_reached` or `promotion_not_eligible`", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn apply_promotion(
+    State(state): State<AppState>,
+    MaybeSignedIn(who): MaybeSignedIn,
+    ApiPath(id): ApiPath<CartId>,
+    ApiJson(input): ApiJson<CodeInput>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(state.services.carts.apply_code(id, who, input).await?))
+}
+
+/// Remove a promotion code from the cart.
+#[utoipa::path(
+    delete, path = "/v1/store/carts/{id}/promotions/{code}", tag = "store", operation_id = "store_remove_promotion",
+    params(("id" = CartId, Path), ("code" = String, Path)),
+    security((), ("customer" = [])),
+    responses(
+        (status = 200, description = "The whole cart", body = Cart),
+        (status = 404, description = "No such cart, or it does not hold this code", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn remove_promotion(
+    State(state): State<AppState>,
+    MaybeSignedIn(who): MaybeSignedIn,
+    ApiPath((id, code)): ApiPath<(CartId, String)>,
+) -> Result<Json<Cart>, ApiError> {
+    Ok(Json(state.services.carts.remove_code(id, who, &code).await?))
 }

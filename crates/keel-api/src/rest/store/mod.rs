@@ -42,4 +42,6 @@ pub fn account_router() -> OpenApiRouter<AppState> {
         .routes(routes!(carts::shipping_options))
         .routes(routes!(carts::choose_shipping))
         .routes(routes!(carts::update_line, carts::delete_line))
+        .routes(routes!(carts::apply_promotion))
+        .routes(routes!(carts::remove_promotion))
 }
