@@ -16,6 +16,7 @@
 use crate::identity::CustomerPrincipal;
 use crate::inventory::InventoryService;
 use crate::promotions::{self, CartContext, CartPromotion, CodeInput};
+use crate::providers::{Providers, RateRequest, TaxLine, TaxRequest};
 use crate::{Result, ServiceError, now};
 use chrono::{DateTime, Utc};
 use keel_domain::identity::Email;
@@ -180,11 +181,12 @@ fn check_address(field: &str, value: &Value) -> Result<Value> {
 #[derive(Clone)]
 pub struct CartService {
     db: Db,
+    providers: Providers,
 }
 
 impl CartService {
-    pub fn new(db: Db) -> Self {
-        CartService { db }
+    pub fn new(db: Db, providers: Providers) -> Self {
+        CartService { db, providers }
     }
 
     /// The cart, if `who` may reach it.
@@ -233,7 +235,7 @@ impl CartService {
             updated_at: at,
         };
         repo::insert(&mut c, &row).await?;
-        let cart = Self::view(&mut c, row).await?;
+        let cart = self.view(&mut c, row).await?;
         tx.commit().await?;
         Ok(cart)
     }
@@ -242,7 +244,7 @@ impl CartService {
         let mut conn = self.db.read().await?;
         let mut c = conn.conn();
         let row = Self::reachable(&mut c, id, who).await?;
-        Self::view(&mut c, row).await
+        self.view(&mut c, row).await
     }
 
     /// Checks that `quantity` of `variant` in total can be sold in the cart's region.
@@ -298,7 +300,7 @@ impl CartService {
         repo::add_quantity(&mut c, &line).await?;
         cart.updated_at = at;
         repo::update(&mut c, &cart).await?;
-        let view = Self::view(&mut c, cart).await?;
+        let view = self.view(&mut c, cart).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -326,7 +328,7 @@ impl CartService {
         repo::set_quantity(&mut c, &cart.id, &line.to_string(), quantity, at).await?;
         cart.updated_at = at;
         repo::update(&mut c, &cart).await?;
-        let view = Self::view(&mut c, cart).await?;
+        let view = self.view(&mut c, cart).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -340,7 +342,7 @@ impl CartService {
         }
         cart.updated_at = now();
         repo::update(&mut c, &cart).await?;
-        let view = Self::view(&mut c, cart).await?;
+        let view = self.view(&mut c, cart).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -369,7 +371,7 @@ impl CartService {
         }
         cart.updated_at = now();
         repo::update(&mut c, &cart).await?;
-        let view = Self::view(&mut c, cart).await?;
+        let view = self.view(&mut c, cart).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -385,7 +387,7 @@ impl CartService {
         let mut cart = Self::reachable(&mut c, id, Some(who)).await?;
         let customer = who.customer_id.to_string();
         if cart.customer_id.is_some() {
-            return Self::view(&mut c, cart).await;
+            return self.view(&mut c, cart).await;
         }
         let at = now();
         let target = match repo::latest_of_customer(&mut c, &customer, &cart.region_id, &cart.id).await? {
@@ -414,7 +416,7 @@ impl CartService {
         let mut target = target;
         target.updated_at = at;
         repo::update(&mut c, &target).await?;
-        let view = Self::view(&mut c, target).await?;
+        let view = self.view(&mut c, target).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -434,7 +436,7 @@ impl CartService {
         promotions::hold_code(&mut c, &context, &input.code).await?;
         cart.updated_at = now();
         repo::update(&mut c, &cart).await?;
-        let view = Self::view(&mut c, cart).await?;
+        let view = self.view(&mut c, cart).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -447,7 +449,7 @@ impl CartService {
         promotions::release_code(&mut c, &cart.id, code).await?;
         cart.updated_at = now();
         repo::update(&mut c, &cart).await?;
-        let view = Self::view(&mut c, cart).await?;
+        let view = self.view(&mut c, cart).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -461,11 +463,11 @@ impl CartService {
         let mut conn = self.db.read().await?;
         let mut c = conn.conn();
         let row = Self::reachable(&mut c, id, who).await?;
-        let (items, grams) = Self::items_and_weight(&mut c, &row).await?;
-        let currency = Currency::parse(&row.currency).map_err(|_| ServiceError::Internal("stored currency".into()))?;
+        let priced = self.discounted(&mut c, &row).await?;
+        let currency = priced.currency;
         let mut out = Vec::new();
         for option in keel_store::shipping::list(&mut c, Some(&row.region_id)).await? {
-            if let Some(price) = option_price(&option, items, grams) {
+            if let Some(price) = self.option_price(&option, &priced, &row).await? {
                 out.push(CartShippingOption {
                     id: ShippingOptionId::parse(&option.id)
                         .map_err(|_| ServiceError::Internal("stored option id".into()))?,
@@ -487,29 +489,60 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, who).await?;
-        let (items, grams) = Self::items_and_weight(&mut c, &cart).await?;
+        let priced = self.discounted(&mut c, &cart).await?;
         let options = keel_store::shipping::list(&mut c, Some(&cart.region_id)).await?;
         let option = options
             .iter()
             .find(|o| o.id == choice.option_id.to_string())
             .ok_or_else(|| ServiceError::invalid("option_id", "not a shipping option of the cart's region"))?;
-        if option_price(option, items, grams).is_none() {
-            return Err(ServiceError::invalid("option_id", "this option does not apply to the cart (too heavy)"));
+        if self.option_price(option, &priced, &cart).await?.is_none() {
+            return Err(ServiceError::invalid(
+                "option_id",
+                "this option does not apply to the cart (too heavy, or not to this address)",
+            ));
         }
         cart.shipping_option_id = Some(option.id.clone());
         cart.updated_at = now();
         repo::update(&mut c, &cart).await?;
-        let view = Self::view(&mut c, cart).await?;
+        let view = self.view(&mut c, cart).await?;
         tx.commit().await?;
         Ok(view)
     }
 
-    /// The items' discounted subtotal and total weight, for shipping rates.
-    async fn items_and_weight(c: &mut Conn<'_>, row: &repo::CartRow) -> Result<(i64, i64)> {
+    /// The lines priced with their discounts (to price shipping options).
+    async fn discounted(&self, c: &mut Conn<'_>, row: &repo::CartRow) -> Result<Priced> {
         let groups = Self::groups(c, row).await?;
-        let mut priced = Self::price_lines(c, row, &groups).await?;
-        Self::discount(c, row, &groups, &mut priced, None).await?;
-        Ok(priced.items_and_weight())
+        let mut priced = self.price_lines(c, row, &groups).await?;
+        self.discount(c, row, &groups, &mut priced, None).await?;
+        Ok(priced)
+    }
+
+    /// What an option costs the cart as priced, by its fulfillment provider (`None`: it does
+    /// not apply, or its provider is not installed).
+    async fn option_price(
+        &self,
+        option: &keel_store::shipping::OptionRow,
+        priced: &Priced,
+        row: &repo::CartRow,
+    ) -> Result<Option<i64>> {
+        let Some(provider) = self.providers.fulfillment(&option.provider) else {
+            return Ok(None);
+        };
+        let (items, grams) = priced.items_and_weight();
+        let request = RateRequest {
+            option_id: option.id.clone(),
+            option_name: option.name.clone(),
+            currency: priced.currency,
+            amount: option.amount,
+            free_over: option.free_over,
+            tiers: serde_json::from_value(option.tiers.0.clone()).unwrap_or_default(),
+            data: option.data.0.clone(),
+            items_subtotal: items,
+            item_count: priced.lines.iter().filter(|l| l.line.purchasable).map(|l| l.line.quantity).sum(),
+            grams,
+            address: row.shipping_address.as_ref().map(|a| a.0.clone()),
+        };
+        provider.calculate(&request).await
     }
 
     /// The customer groups of the cart's customer (none for an anonymous cart).
@@ -521,7 +554,7 @@ impl CartService {
     }
 
     /// Prices the cart's lines before promotions: a fixed number of statements whatever its size.
-    async fn price_lines(c: &mut Conn<'_>, row: &repo::CartRow, groups: &[String]) -> Result<Priced> {
+    async fn price_lines(&self, c: &mut Conn<'_>, row: &repo::CartRow, groups: &[String]) -> Result<Priced> {
         let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
         let region = Self::region(c, &row.region_id).await?;
         let currency = Currency::parse(&row.currency).map_err(|_| internal("currency"))?;
@@ -533,8 +566,9 @@ impl CartService {
         let variant_ids: Vec<String> = line_rows.iter().map(|l| l.variant_id.clone()).collect();
         let list_prices =
             keel_store::price_lists::running_prices(c, &variant_ids, currency.code(), crate::now()).await?;
-        // Rates follow the shipping address: its country (and province), and each product's class.
-        let rules: Vec<pricing::RateRule> = keel_store::tax::of_region(c, &row.region_id)
+        // Rates follow the shipping address (its country and province) and each product's class,
+        // by the tax provider (built-in: the region's rate table).
+        let table: Vec<pricing::RateRule> = keel_store::tax::of_region(c, &row.region_id)
             .await?
             .into_iter()
             .map(|r| pricing::RateRule {
@@ -548,10 +582,17 @@ impl CartService {
         let classes: std::collections::HashMap<String, String> =
             keel_store::tax::product_classes(c, &products).await?.into_iter().collect();
         let address = row.shipping_address.as_ref().map(|a| &a.0);
-        let country = address.and_then(|a| a["country_code"].as_str());
-        let province = address.and_then(|a| a["province"].as_str());
-        let rate_for = |class: Option<&str>| pricing::resolve_rate(&rules, country, province, class, default_rate);
-        let rate = rate_for(None);
+        let text = |key: &str| address.and_then(|a| a[key].as_str()).map(str::to_string);
+        let mut request = TaxRequest {
+            region_id: row.region_id.clone(),
+            currency,
+            mode,
+            country_code: text("country_code"),
+            province: text("province"),
+            lines: Vec::with_capacity(line_rows.len()),
+            table,
+            default_rate,
+        };
         let money = |amount| Money::new(amount, currency);
         let mut lines = Vec::with_capacity(line_rows.len());
         for l in &line_rows {
@@ -572,8 +613,13 @@ impl CartService {
             let chosen = pricing::unit_price(base, &candidates, quantity, groups);
             let price = chosen.map(|(amount, _)| amount);
             let list = chosen.and_then(|(_, list)| list);
-            let class = classes.get(&variant.product_id.to_string()).map(String::as_str);
-            let line_rate = rate_for(class);
+            request.lines.push(TaxLine {
+                product_id: variant.product_id.to_string(),
+                variant_id: variant.id.to_string(),
+                tax_class: classes.get(&variant.product_id.to_string()).cloned(),
+                quantity,
+                subtotal: price.unwrap_or(0).saturating_mul(i64::from(quantity)),
+            });
             let line = CartLine {
                 id: CartLineId::parse(&l.id).map_err(|_| internal("line id"))?,
                 variant_id: variant.id,
@@ -590,22 +636,32 @@ impl CartService {
                 total: money(0),
                 purchasable: price.is_some(),
             };
-            let mut priced = PricedLine {
+            lines.push(PricedLine {
                 line,
                 amounts: pricing::LineAmounts::default(),
                 grams: variant.weight_grams,
-                rate: line_rate,
-            };
-            priced.set_discount(0, mode);
-            lines.push(priced);
+                rate: default_rate,
+            });
         }
-        Ok(Priced { region, currency, mode, rate, lines })
+        let rates = self.providers.tax.rates(&request).await?;
+        if rates.lines.len() != lines.len() {
+            return Err(ServiceError::Internal(format!(
+                "tax provider {} answered for other lines",
+                self.providers.tax.id()
+            )));
+        }
+        for (line, rate) in lines.iter_mut().zip(rates.lines) {
+            line.rate = rate;
+            line.set_discount(0, mode);
+        }
+        Ok(Priced { region, currency, mode, rate: rates.shipping, lines })
     }
 
     /// Applies promotions to priced lines (and to `option`'s shipping price, when given), and
     /// returns the shipping line and the promotions to show. Free-shipping thresholds look at
     /// the items after their discounts.
     async fn discount(
+        &self,
         c: &mut Conn<'_>,
         row: &repo::CartRow,
         groups: &[String],
@@ -633,15 +689,19 @@ impl CartService {
                 }
             })
             .collect();
-        let (undiscounted, grams) = priced.items_and_weight();
-        let mut ship = option.and_then(|o| option_price(o, undiscounted, grams));
+        let mut ship = match option {
+            Some(o) => self.option_price(o, priced, row).await?,
+            None => None,
+        };
         let mut outcome = promotions::evaluate(c, &context, &mut promo_lines, ship.unwrap_or(0)).await?;
         for _ in 0..2 {
             for (k, &i) in buyable.iter().enumerate() {
                 priced.lines[i].set_discount(outcome.line_discounts[k], priced.mode);
             }
-            let (items, grams) = priced.items_and_weight();
-            let after = option.and_then(|o| option_price(o, items, grams));
+            let after = match option {
+                Some(o) => self.option_price(o, priced, row).await?,
+                None => None,
+            };
             if after == ship {
                 break;
             }
@@ -658,15 +718,15 @@ impl CartService {
     }
 
     /// The whole cart with its amounts, shipping included.
-    async fn view(c: &mut Conn<'_>, row: repo::CartRow) -> Result<Cart> {
+    async fn view(&self, c: &mut Conn<'_>, row: repo::CartRow) -> Result<Cart> {
         let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
         let groups = Self::groups(c, &row).await?;
-        let mut priced = Self::price_lines(c, &row, &groups).await?;
+        let mut priced = self.price_lines(c, &row, &groups).await?;
         let option = match &row.shipping_option_id {
             Some(id) => keel_store::shipping::list(c, Some(&row.region_id)).await?.into_iter().find(|o| o.id == *id),
             None => None,
         };
-        let (shipping, promotions, _) = Self::discount(c, &row, &groups, &mut priced, option.as_ref()).await?;
+        let (shipping, promotions, _) = self.discount(c, &row, &groups, &mut priced, option.as_ref()).await?;
         let amounts: Vec<pricing::LineAmounts> = priced.lines.iter().map(|l| l.amounts).collect();
         let totals = pricing::cart(&amounts, shipping);
         let currency = priced.currency;
@@ -740,10 +800,4 @@ impl Priced {
         let grams = buyable().map(|l| i64::from(l.line.quantity) * i64::from(l.grams.unwrap_or(0))).sum();
         (items, grams)
     }
-}
-
-/// What a stored option costs for items worth `items` weighing `grams` (`None`: does not apply).
-fn option_price(option: &keel_store::shipping::OptionRow, items: i64, grams: i64) -> Option<i64> {
-    let tiers: Vec<pricing::WeightTier> = serde_json::from_value(option.tiers.0.clone()).unwrap_or_default();
-    pricing::shipping_price(option.amount, option.free_over, &tiers, items, grams)
 }

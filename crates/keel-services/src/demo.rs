@@ -310,6 +310,8 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
                 amount,
                 free_over: free,
                 tiers: keel_store::JsonColumn(serde_json::json!([])),
+                provider: "manual".into(),
+                data: keel_store::JsonColumn(serde_json::json!({})),
                 created_at: at,
                 updated_at: at,
             };

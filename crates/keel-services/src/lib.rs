@@ -20,6 +20,7 @@ pub mod mail;
 pub mod oidc;
 pub mod price_lists;
 pub mod promotions;
+pub mod providers;
 pub mod regions;
 pub mod webhooks;
 
@@ -54,6 +55,8 @@ pub struct ServiceOptions {
     pub oidc_providers: Vec<oidc::OidcProviderConfig>,
     /// Seals secrets stored in the database (webhook secrets, stored idempotent responses).
     pub secrets: keel_platform::secrets::SecretBox,
+    /// Tax and fulfillment providers (built-in: the rate table and `manual` shipping).
+    pub providers: providers::Providers,
 }
 
 impl Default for ServiceOptions {
@@ -64,6 +67,7 @@ impl Default for ServiceOptions {
             identity: identity::IdentityOptions::default(),
             oidc_providers: Vec::new(),
             secrets: keel_platform::secrets::SecretBox::ephemeral(),
+            providers: providers::Providers::default(),
         }
     }
 }
@@ -116,8 +120,8 @@ impl Services {
             ),
             audit: identity::audit::AuditService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
-            carts: carts::CartService::new(db.clone()),
-            regions: regions::RegionService::new(db.clone()),
+            carts: carts::CartService::new(db.clone(), options.providers.clone()),
+            regions: regions::RegionService::new(db.clone(), options.providers.clone()),
             price_lists: price_lists::PriceListService::new(db.clone()),
             promotions: promotions::PromotionService::new(db.clone()),
             webhooks: webhooks::WebhookService::new(

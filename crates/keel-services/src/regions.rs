@@ -67,6 +67,10 @@ pub struct ShippingOption {
     pub free_over: Option<i64>,
     /// Rates by weight: the first tier holding the cart's weight applies.
     pub tiers: Vec<keel_domain::pricing::WeightTier>,
+    /// The fulfillment provider that prices it.
+    pub provider: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -79,6 +83,11 @@ pub struct ShippingOptionInput {
     pub free_over: Option<i64>,
     #[serde(default)]
     pub tiers: Vec<keel_domain::pricing::WeightTier>,
+    /// The fulfillment provider that prices it (default `manual`: the amounts above).
+    pub provider: Option<String>,
+    /// The provider's own settings.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
 }
 
 fn option_of(o: keel_store::shipping::OptionRow) -> Result<ShippingOption> {
@@ -90,6 +99,8 @@ fn option_of(o: keel_store::shipping::OptionRow) -> Result<ShippingOption> {
         amount: o.amount,
         free_over: o.free_over,
         tiers: serde_json::from_value(o.tiers.0).unwrap_or_default(),
+        provider: o.provider,
+        data: o.data.0,
     })
 }
 
@@ -193,11 +204,12 @@ fn conflict(err: keel_store::StoreError) -> ServiceError {
 #[derive(Clone)]
 pub struct RegionService {
     db: Db,
+    providers: crate::providers::Providers,
 }
 
 impl RegionService {
-    pub fn new(db: Db) -> Self {
-        RegionService { db }
+    pub fn new(db: Db, providers: crate::providers::Providers) -> Self {
+        RegionService { db, providers }
     }
 
     pub async fn list(&self) -> Result<Vec<Region>> {
@@ -302,6 +314,14 @@ impl RegionService {
         if input.tiers.iter().any(|t| t.max_grams <= 0 || t.amount < 0) {
             errors.add("tiers", "each tier needs max_grams above 0 and an amount of 0 or more");
         }
+        let provider = input.provider.clone().unwrap_or_else(|| "manual".into());
+        if self.providers.fulfillment(&provider).is_none() {
+            errors.add("provider", "no fulfillment provider has this name");
+        }
+        let data = input.data.clone().unwrap_or_else(|| serde_json::json!({}));
+        if !data.is_object() || data.to_string().len() > 4096 {
+            errors.add("data", "must be an object of at most 4 KiB");
+        }
         let name = errors.finish(|| name)?.unwrap_or_default();
         let at = now();
         let row = keel_store::shipping::OptionRow {
@@ -311,6 +331,8 @@ impl RegionService {
             amount: input.amount,
             free_over: input.free_over,
             tiers: keel_store::JsonColumn(serde_json::json!(input.tiers)),
+            provider,
+            data: keel_store::JsonColumn(data),
             created_at: at,
             updated_at: at,
         };

@@ -83,6 +83,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0012_price_lists_promotions.sql"),
         include_str!("../migrations/sqlite/0012_price_lists_promotions.sql"),
     ),
+    (
+        13,
+        "fulfillment providers",
+        include_str!("../migrations/postgres/0013_provider_options.sql"),
+        include_str!("../migrations/sqlite/0013_provider_options.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -14,6 +14,8 @@ enum ShippingOptions {
     Amount,
     FreeOver,
     Tiers,
+    Provider,
+    Data,
     CreatedAt,
     UpdatedAt,
 }
@@ -26,17 +28,21 @@ pub struct OptionRow {
     pub amount: i64,
     pub free_over: Option<i64>,
     pub tiers: Json<serde_json::Value>,
+    pub provider: String,
+    pub data: Json<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: [ShippingOptions; 8] = [
+const COLUMNS: [ShippingOptions; 10] = [
     ShippingOptions::Id,
     ShippingOptions::RegionId,
     ShippingOptions::Name,
     ShippingOptions::Amount,
     ShippingOptions::FreeOver,
     ShippingOptions::Tiers,
+    ShippingOptions::Provider,
+    ShippingOptions::Data,
     ShippingOptions::CreatedAt,
     ShippingOptions::UpdatedAt,
 ];
@@ -52,6 +58,8 @@ pub async fn insert(c: &mut Conn<'_>, r: &OptionRow) -> Result<()> {
             r.amount.into(),
             r.free_over.into(),
             r.tiers.0.clone().into(),
+            r.provider.clone().into(),
+            r.data.0.clone().into(),
             r.created_at.into(),
             r.updated_at.into(),
         ])

@@ -32,6 +32,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         identity: config.identity(),
         oidc_providers: config.oidc_providers.clone(),
         secrets: config.secrets()?,
+        providers: keel_services::providers::Providers::default(),
     };
     Ok(Services::with_options(db, options))
 }

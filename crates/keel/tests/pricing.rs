@@ -7,10 +7,15 @@
 mod common;
 
 use common::{TestApp, json_of};
-use keel_domain::PromotionId;
-use keel_services::ServiceError;
+use keel_domain::pricing::TaxRate;
+use keel_domain::{CartId, PromotionId, RegionId};
+use keel_services::providers::{
+    BoxFuture, FulfillmentProvider, Providers, RateRequest, TaxProvider, TaxRates, TaxRequest,
+};
+use keel_services::{ServiceError, ServiceOptions, Services};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 async fn send(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let mut req = app.http.request(method, app.url(path));
@@ -70,7 +75,81 @@ async fn customer(app: &TestApp, email: &str) -> (String, String) {
     (id(&created), pair["access_token"].as_str().unwrap().to_string())
 }
 
+/// A tax service that charges 7 % on everything shipped to the US, and the table elsewhere.
+struct SalesTaxService;
+
+impl TaxProvider for SalesTaxService {
+    fn id(&self) -> &str {
+        "sales_tax_service"
+    }
+
+    fn rates<'a>(&'a self, request: &'a TaxRequest) -> BoxFuture<'a, keel_services::Result<TaxRates>> {
+        Box::pin(async move {
+            if request.country_code.as_deref() == Some("US") {
+                Ok(TaxRates { lines: vec![TaxRate(700); request.lines.len()], shipping: TaxRate(700) })
+            } else {
+                Ok(keel_services::providers::RateTable::resolve(request))
+            }
+        })
+    }
+}
+
+/// A carrier that charges per item, as its option's `data` says; no service to Alaska.
+struct PerItem;
+
+impl FulfillmentProvider for PerItem {
+    fn id(&self) -> &str {
+        "per_item"
+    }
+
+    fn calculate<'a>(&'a self, request: &'a RateRequest) -> BoxFuture<'a, keel_services::Result<Option<i64>>> {
+        Box::pin(async move {
+            let alaska = request.address.as_ref().is_some_and(|a| a["province"] == "AK");
+            let each = request.data["per_item"].as_i64().unwrap_or(0);
+            Ok((!alaska).then(|| each * i64::from(request.item_count)))
+        })
+    }
+}
+
 backend_tests! {
+    #[demo = true]
+    async fn tax_and_fulfillment_providers_plug_in(app) {
+        let (_, tee) = product(app, "PROVIDED-TEE", 2000, json!({})).await;
+        let (_, regions) = app.get_json("/v1/store/regions").await;
+        let us = regions["data"].as_array().unwrap().iter().find(|r| r["currency"] == "USD").unwrap()["id"].as_str().unwrap().to_string();
+        let option = json!({"name": "Courier", "provider": "per_item", "data": {"per_item": 250}});
+        // This install has no `per_item` provider.
+        let path = format!("/v1/admin/regions/{us}/shipping-options");
+        let (status, problem) = app.admin_json(Method::POST, &path, Some(option.clone())).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("provider")), "{problem}");
+        // Another install over the same database, with both providers.
+        let services = Services::with_options(app.services.db.clone(), ServiceOptions {
+            providers: Providers { tax: Arc::new(SalesTaxService), fulfillment: vec![Arc::new(PerItem)] },
+            ..ServiceOptions::default()
+        });
+        let region = RegionId::parse(&us).unwrap();
+        let courier = services.regions.add_shipping_option(region, serde_json::from_value(option).unwrap()).await.unwrap();
+        assert_eq!(courier.provider, "per_item");
+        let cart = services.carts.create(serde_json::from_value(json!({"region_id": us})).unwrap(), None).await.unwrap();
+        let id: CartId = cart.id;
+        services.carts.add_line(id, None, serde_json::from_value(json!({"variant_id": tee, "quantity": 3})).unwrap()).await.unwrap();
+        let address = |province: &str| serde_json::from_value(json!({"shipping_address": {"line1": "1 Main St", "city": "Springfield", "province": province, "country_code": "US"}})).unwrap();
+        services.carts.update(id, None, address("IL")).await.unwrap();
+        let options = services.carts.shipping_options(id, None).await.unwrap();
+        let priced = options.iter().find(|o| o.name == "Courier").unwrap();
+        assert_eq!(priced.price.amount, 750, "3 items × 2.50");
+        let cart = services.carts.choose_shipping(id, None, serde_json::from_value(json!({"option_id": courier.id})).unwrap()).await.unwrap();
+        // 3 × 20.00 = 60.00 + 7 % = 4.20; courier 7.50 + 7 % = 0.525 → 0.53.
+        assert_eq!((cart.tax_total.amount, cart.shipping_total.amount, cart.total.amount), (420 + 53, 803, 6000 + 420 + 803));
+        // The carrier does not serve Alaska: the option drops out of the cart.
+        let cart = services.carts.update(id, None, address("AK")).await.unwrap();
+        assert_eq!((cart.shipping_option_id, cart.shipping_total.amount), (None, 0));
+        assert!(!services.carts.shipping_options(id, None).await.unwrap().iter().any(|o| o.name == "Courier"));
+        // The default install cannot price the option, so never offers it.
+        let (_, offered) = app.get_json(&format!("/v1/store/carts/{id}/shipping-options")).await;
+        assert!(!offered["data"].as_array().unwrap().iter().any(|o| o["name"] == "Courier"), "{offered}");
+    }
+
     #[demo = true]
     async fn the_cheapest_applicable_price_wins(app) {
         let (_, tee) = product(app, "LIST-TEE", 2000, json!({})).await;
