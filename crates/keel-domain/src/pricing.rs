@@ -360,6 +360,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_price_list_examples_in_docs_pricing_hold() {
+        let doc = include_str!("../../../docs/PRICING.md");
+        let rows = table(doc, "## Which price a line pays");
+        assert!(rows.len() >= 7);
+        for row in rows {
+            // "1500 from 1 for vip, 1800 from 1"
+            let parsed: Vec<(i64, u32, Vec<String>)> = if row[1] == "—" {
+                Vec::new()
+            } else {
+                row[1]
+                    .split(',')
+                    .map(|p| {
+                        let words: Vec<&str> = p.split_whitespace().collect();
+                        let groups = if words.len() > 3 { vec![words[4].to_string()] } else { Vec::new() };
+                        (number(words[0]), number(words[2]) as u32, groups)
+                    })
+                    .collect()
+            };
+            let lists: Vec<ListPrice> = parsed
+                .iter()
+                .map(|(amount, min, groups)| ListPrice { list: "list", amount: *amount, min_quantity: *min, groups })
+                .collect();
+            let groups: Vec<String> = if row[3] == "—" { Vec::new() } else { vec![row[3].clone()] };
+            let (paid, _) = unit_price(Some(number(&row[0])), &lists, number(&row[2]) as u32, &groups).unwrap();
+            assert_eq!(paid, number(&row[4]), "{row:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn allocation_sums_exactly_and_never_exceeds_a_weight(
