@@ -252,8 +252,21 @@ pub mod view {
         /// or stock not tracked). Quantities are in the admin inventory API.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub in_stock: Option<bool>,
+        /// Store only, with a region: what one unit costs a shopper there now — the base price
+        /// or a running price list's lower price for everyone (group prices show in carts).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub calculated_price: Option<CalculatedPrice>,
         pub created_at: DateTime<Utc>,
         pub updated_at: DateTime<Utc>,
+    }
+
+    /// A variant's price for a shopper in a region.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+    pub struct CalculatedPrice {
+        pub amount: Money,
+        /// The base price (higher than `amount` when a price list applies).
+        pub original: Money,
+        pub price_list_id: Option<crate::PriceListId>,
     }
 
     #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

@@ -398,21 +398,13 @@ impl InventoryService {
 
 impl InventoryService {
     /// Fills each variant's `in_stock` for the store, counting `region`'s stock locations (all
-    /// when `None`); an unknown region is a 422. A fixed number of statements for any page.
+    /// when `None`). A fixed number of statements for any page.
     pub async fn annotate(
         &self,
-        regions: &crate::regions::RegionService,
         products: &mut [keel_domain::catalog::view::Product],
-        region: Option<keel_domain::RegionId>,
+        region: Option<&crate::regions::Region>,
     ) -> Result<()> {
-        let locations = match region {
-            Some(id) => match regions.get(id).await {
-                Ok(region) => Some(region.location_ids.iter().map(ToString::to_string).collect::<Vec<_>>()),
-                Err(ServiceError::NotFound { .. }) => return Err(ServiceError::invalid("region_id", "no such region")),
-                Err(e) => return Err(e),
-            },
-            None => None,
-        };
+        let locations = region.map(|r| r.location_ids.iter().map(ToString::to_string).collect::<Vec<_>>());
         let variants: Vec<VariantId> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id)).collect();
         let stock = self.in_stock(&variants, locations.as_deref()).await?;
         for variant in products.iter_mut().flat_map(|p| p.variants.iter_mut()) {

@@ -5,7 +5,8 @@
 use crate::{Result, ServiceError, now};
 use chrono::{DateTime, Utc};
 use keel_domain::catalog::Label;
-use keel_domain::{Currency, CustomerGroupId, CustomerId, PriceListId, ValidationErrors, VariantId};
+use keel_domain::pricing;
+use keel_domain::{Currency, CustomerGroupId, CustomerId, Money, PriceListId, ValidationErrors, VariantId};
 use keel_store::{Conn, Db, JsonColumn, price_lists as repo};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -355,6 +356,42 @@ impl PriceListService {
         let data: Vec<CustomerId> =
             ids.iter().map(|i| CustomerId::parse(i).map_err(|_| internal("customer id"))).collect::<Result<_>>()?;
         Ok(GroupMemberPage { next_cursor: if more { data.last().map(ToString::to_string) } else { None }, data })
+    }
+
+    /// Fills each variant's `calculated_price` in `currency` for an anonymous shopper buying one:
+    /// the base price or the cheapest running list price for everyone. One statement for any
+    /// page; variants without a base price in the currency get none.
+    pub async fn annotate(
+        &self,
+        products: &mut [keel_domain::catalog::view::Product],
+        currency: Currency,
+    ) -> Result<()> {
+        let ids: Vec<String> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.to_string())).collect();
+        let mut conn = self.db.read().await?;
+        let running = repo::running_prices(&mut conn.conn(), &ids, currency.code(), now()).await?;
+        for variant in products.iter_mut().flat_map(|p| p.variants.iter_mut()) {
+            let id = variant.id.to_string();
+            let base = variant.prices.iter().find(|p| p.currency == currency).map(|p| p.amount);
+            let lists: Vec<pricing::ListPrice> = running
+                .iter()
+                .filter(|p| p.variant_id == id)
+                .map(|p| pricing::ListPrice {
+                    list: &p.price_list_id,
+                    amount: p.amount,
+                    min_quantity: u32::try_from(p.min_quantity).unwrap_or(1),
+                    groups: &p.customer_group_ids.0,
+                })
+                .collect();
+            variant.calculated_price = match pricing::unit_price(base, &lists, 1, &[]) {
+                Some((amount, list)) => Some(keel_domain::catalog::view::CalculatedPrice {
+                    amount: Money::new(amount, currency),
+                    original: Money::new(base.unwrap_or(amount), currency),
+                    price_list_id: list.map(PriceListId::parse).transpose().map_err(|_| internal("price list id"))?,
+                }),
+                None => None,
+            };
+        }
+        Ok(())
     }
 
     pub async fn lists(&self) -> Result<Vec<PriceList>> {

@@ -899,6 +899,7 @@ async fn load_variants(c: &mut Conn<'_>, condition: Expr) -> Result<Vec<Variant>
                 barcode: r.barcode,
                 weight_grams: r.weight_grams,
                 in_stock: None,
+                calculated_price: None,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
             })

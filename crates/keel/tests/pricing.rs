@@ -173,6 +173,15 @@ backend_tests! {
             assert_eq!(status, 201, "{created}");
             ids.push(id(&created));
         }
+        // Product pages show the sale price in a region's currency (not the group's price).
+        let (_, regions) = app.get_json("/v1/store/regions").await;
+        let us = regions["data"].as_array().unwrap().iter().find(|r| r["currency"] == "USD").unwrap()["id"].as_str().unwrap().to_string();
+        let (_, page) = app.get_json(&format!("/v1/store/products/item-list-tee?region_id={us}")).await;
+        let shown = &page["variants"][0]["calculated_price"];
+        assert_eq!((amount(&shown["amount"]), amount(&shown["original"])), (1800, 2000), "{page}");
+        assert_eq!(shown["price_list_id"].as_str(), Some(ids[0].as_str()));
+        let (_, page) = app.get_json("/v1/store/products/item-list-tee").await;
+        assert!(page["variants"][0].get("calculated_price").is_none(), "no region, no calculated price");
         // Anyone, one unit: the running sale.
         let (cart_id, cart) = cart_with(app, None, &[(&tee, 1)]).await;
         let line = &cart["lines"][0];

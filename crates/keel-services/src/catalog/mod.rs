@@ -49,7 +49,8 @@ pub struct ProductListParams {
     pub currency: Option<String>,
     /// Admin only: only products with this status.
     pub status: Option<ProductStatus>,
-    /// Store only: variants' `in_stock` counts this region's stock locations (default: all).
+    /// Store only: variants' `in_stock` counts this region's stock locations (default: all), and
+    /// their `calculated_price` is in its currency.
     pub region_id: Option<keel_domain::RegionId>,
 }
 

@@ -6,8 +6,9 @@ use crate::problem::{ApiError, Problem};
 use crate::rest::ListOf;
 use axum::Json;
 use axum::extract::State;
-use keel_domain::RegionId;
 use keel_domain::catalog::view::{Category, Collection, Product};
+use keel_domain::{Currency, RegionId};
+use keel_services::ServiceError;
 use keel_services::catalog::{Audience, ProductList, ProductListParams};
 use keel_services::regions::Region;
 use serde::Deserialize;
@@ -29,16 +30,39 @@ pub async fn list_products(
     ApiQuery(params): ApiQuery<ProductListParams>,
 ) -> Result<Json<ProductList>, ApiError> {
     let mut list = state.services.catalog.list_products(Audience::Store, &params).await?;
-    let services = &state.services;
-    services.inventory.annotate(&services.regions, &mut list.data, params.region_id).await?;
+    for_region(&state, &mut list.data, params.region_id).await?;
     Ok(Json(list))
+}
+
+/// Fills what depends on the shopper's region: `in_stock` (its stock locations; all without a
+/// region) and, with a region, `calculated_price` in its currency. An unknown region is a 422.
+async fn for_region(state: &AppState, products: &mut [Product], region: Option<RegionId>) -> Result<(), ApiError> {
+    let services = &state.services;
+    let region = match region {
+        Some(id) => match services.regions.get(id).await {
+            Ok(region) => Some(region),
+            Err(ServiceError::NotFound { .. }) => {
+                return Err(ServiceError::invalid("region_id", "no such region").into());
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    services.inventory.annotate(products, region.as_ref()).await?;
+    if let Some(region) = region {
+        let currency =
+            Currency::parse(&region.currency).map_err(|_| ServiceError::Internal("stored currency".into()))?;
+        services.price_lists.annotate(products, currency).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
-    /// Variants' `in_stock` counts this region's stock locations (default: all).
+    /// Variants' `in_stock` counts this region's stock locations (default: all), and their
+    /// `calculated_price` is in its currency.
     pub region_id: Option<RegionId>,
 }
 
@@ -58,7 +82,7 @@ pub async fn get_product(
 ) -> Result<Json<Product>, ApiError> {
     let product = state.services.catalog.get_product(Audience::Store, &id_or_handle).await?;
     let mut products = [product];
-    state.services.inventory.annotate(&state.services.regions, &mut products, query.region_id).await?;
+    for_region(&state, &mut products, query.region_id).await?;
     let [product] = products;
     Ok(Json(product))
 }
