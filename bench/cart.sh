@@ -3,9 +3,12 @@
 #
 #   bench/cart.sh                  # 10 s per scenario, 64 connections, 2 wrk threads
 #   DURATION=30s CONNS=128 bench/cart.sh
+#   BIN_DIR=/path/to/release bench/cart.sh   # prebuilt keel and examples/cart_compute
 #
 # Starts the release binary on a fresh SQLite file with the demo catalog (or on PostgreSQL when
-# KEEL_DATABASE_URL points at an empty database), makes 1 000 carts, then measures:
+# KEEL_DATABASE_URL points at an empty database), puts a running sale on the variant and an
+# automatic 5 % promotion in place, makes 1 000 carts each holding the WELCOME10 code, then
+# measures (so every cart read prices a price list and two promotions):
 #   - add to cart: POST /v1/store/carts/{id}/line-items, one unit of one variant, carts in turn
 #     (each request re-prices the whole cart and answers it);
 #   - get cart: GET /v1/store/carts/{id};
@@ -22,10 +25,14 @@ CARTS="${CARTS:-1000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-echo "building release binaries…" >&2
-cargo build --release --quiet -p keel
-cargo build --release --quiet -p keel-domain --example cart_compute
-BIN="$CARGO_TARGET_DIR/release"
+if [ -n "${BIN_DIR:-}" ]; then
+  BIN="$BIN_DIR" # prebuilt: keel and examples/cart_compute
+else
+  echo "building release binaries…" >&2
+  cargo build --release --quiet -p keel
+  cargo build --release --quiet -p keel-domain --example cart_compute
+  BIN="$CARGO_TARGET_DIR/release"
+fi
 
 work="$(mktemp -d)"
 pids=()
@@ -44,13 +51,27 @@ variant="$(curl -fs "$base/v1/store/products/classic-tee" | python3 -c 'import j
 curl -fs -o /dev/null -X PATCH "$base/v1/admin/variants/$variant/inventory" -H "Authorization: Bearer $key" \
   -H 'Content-Type: application/json' -d '{"manage_inventory": false}'
 
+admin() { curl -fs -o /dev/null -X POST "$base$1" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d "$2"; }
+admin /v1/admin/price-lists "{\"name\": \"Bench sale\", \"prices\": [{\"variant_id\": \"$variant\", \"amount\": 1500, \"currency\": \"USD\"}]}"
+admin /v1/admin/promotions '{"name": "Bench automatic", "benefit": {"type": "percent_off", "basis_points": 500}}'
+
 echo "making $CARTS carts…" >&2
-python3 - "$base" "$CARTS" >"$work/carts.txt" <<'PY'
+python3 - "$base" "$CARTS" "$variant" >"$work/carts.txt" <<'PY'
 import json, sys, urllib.request
-base, n = sys.argv[1], int(sys.argv[2])
+base, n, variant = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def post(path, body):
+    req = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
 for i in range(n):
-    req = urllib.request.Request(f"{base}/v1/store/carts", data=b'{"currency": "USD"}', headers={"Content-Type": "application/json"})
-    print(json.load(urllib.request.urlopen(req))["id"])
+    cart = post("/v1/store/carts", {"currency": "USD"})["id"]
+    post(f"/v1/store/carts/{cart}/promotions", {"code": "WELCOME10"})
+    if i == 0:
+        # The first cart proves the set-up: sale price, the code and the automatic promotion.
+        priced = post(f"/v1/store/carts/{cart}/line-items", {"variant_id": variant, "quantity": 1})
+        line = priced["lines"][0]
+        assert line["unit_price"]["amount"] == 1500, line
+        assert len([p for p in priced["promotions"] if p["applied"]]) == 2, priced["promotions"]
+    print(cart)
 PY
 python3 - "$work/carts.txt" "$variant" >"$work/add.lua" <<'PY'
 import sys
@@ -98,7 +119,7 @@ rows = [json.loads(l) for l in open(path)]
 compute = json.loads(compute)
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
 machine = f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}"
-print(f"Engine: {engine}. Machine: {machine}. wrk -t{threads} -c{conns} -d{duration}, client and server on the same cores; {carts} carts.\n")
+print(f"Engine: {engine}. Machine: {machine}. wrk -t{threads} -c{conns} -d{duration}, client and server on the same cores; {carts} carts, each priced with a sale price list, an automatic promotion and a code.\n")
 print("| scenario | requests/s | p50 ms | p99 ms |")
 print("|---|---:|---:|---:|")
 for r in rows:

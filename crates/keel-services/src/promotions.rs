@@ -262,8 +262,10 @@ fn check_benefit(errors: &mut ValidationErrors, benefit: &Benefit) {
     }
 }
 
-/// Checks a whole promotion (after a patch, too) and returns its stored form.
-async fn check(c: &mut Conn<'_>, input: &PromotionInput) -> Result<repo::PromotionRow> {
+/// Checks a whole promotion (after a patch, too) and returns its stored form. `groups_changed`:
+/// check that the groups exist (a patch that leaves them alone keeps any since deleted, which
+/// simply match nobody).
+async fn check(c: &mut Conn<'_>, input: &PromotionInput, groups_changed: bool) -> Result<repo::PromotionRow> {
     let mut errors = ValidationErrors::new();
     let code = input.code.as_deref().map(|raw| check_code(&mut errors, raw));
     let name = match Label::parse(&input.name, 200) {
@@ -304,7 +306,11 @@ async fn check(c: &mut Conn<'_>, input: &PromotionInput) -> Result<repo::Promoti
     if input.per_customer_limit == Some(0) {
         errors.add("per_customer_limit", "must be at least 1 (use status draft to pause a promotion)");
     }
-    let groups = check_groups(c, &mut errors, &input.customer_group_ids).await?;
+    let groups = if groups_changed {
+        check_groups(c, &mut errors, &input.customer_group_ids).await?
+    } else {
+        input.customer_group_ids.iter().map(ToString::to_string).collect()
+    };
     errors.into_result()?;
     let rule = Rule { items: input.items.clone(), benefit: input.benefit.clone(), min_subtotal: input.min_subtotal };
     let at = now();
@@ -491,7 +497,10 @@ pub async fn hold_code(c: &mut Conn<'_>, cart: &CartContext<'_>, raw: &str) -> R
     if let Some((code, message)) = refusal(&row, now(), cart.currency.code(), cart.groups, used) {
         return Err(refuse(code, message));
     }
-    if repo::held_count(c, cart.cart_id).await? >= MAX_CODES_PER_CART {
+    let held = repo::candidates(c, cart.cart_id, cart.currency.code(), now()).await?;
+    let already = held.iter().any(|p| p.id == row.id);
+    let codes = held.iter().filter(|p| p.code.is_some()).count() as i64;
+    if !already && codes >= MAX_CODES_PER_CART {
         return Err(ServiceError::invalid("code", format!("a cart holds at most {MAX_CODES_PER_CART} codes")));
     }
     repo::hold(c, cart.cart_id, &row.id, now()).await?;
@@ -567,7 +576,7 @@ impl PromotionService {
     pub async fn create(&self, input: PromotionInput) -> Result<Promotion> {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
-        let row = check(&mut c, &input).await?;
+        let row = check(&mut c, &input, true).await?;
         repo::insert(&mut c, &row).await?;
         let id = PromotionId::parse(&row.id).map_err(|_| internal("promotion id"))?;
         let out = Self::load(&mut c, id).await?;
@@ -579,6 +588,7 @@ impl PromotionService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let current = Self::load(&mut c, id).await?;
+        let groups_changed = patch.customer_group_ids.is_some();
         let pick = |new: Option<Option<u32>>, old: Option<u32>| new.unwrap_or(old);
         let input = PromotionInput {
             code: patch.code.unwrap_or(current.code),
@@ -596,7 +606,7 @@ impl PromotionService {
             usage_limit: pick(patch.usage_limit, current.usage_limit),
             per_customer_limit: pick(patch.per_customer_limit, current.per_customer_limit),
         };
-        let mut row = check(&mut c, &input).await?;
+        let mut row = check(&mut c, &input, groups_changed).await?;
         row.id = id.to_string();
         repo::update(&mut c, &row).await?;
         let out = Self::load(&mut c, id).await?;

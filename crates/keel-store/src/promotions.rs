@@ -235,18 +235,6 @@ pub async fn release(c: &mut Conn<'_>, cart_id: &str, promotion_id: &str) -> Res
     Ok(c.execute(&stmt).await? == 1)
 }
 
-/// How many promotions a cart holds by code.
-pub async fn held_count(c: &mut Conn<'_>, cart_id: &str) -> Result<i64> {
-    c.fetch_i64(
-        &Query::select()
-            .expr(Expr::col(CartPromotions::PromotionId).count())
-            .from(CartPromotions::Table)
-            .and_where(Expr::col(CartPromotions::CartId).eq(cart_id))
-            .to_owned(),
-    )
-    .await
-}
-
 /// Moves the codes one cart holds to another (a cart merged on sign-in).
 pub async fn move_held(c: &mut Conn<'_>, from: &str, to: &str, at: DateTime<Utc>) -> Result<()> {
     #[derive(sqlx::FromRow)]

@@ -139,6 +139,8 @@ backend_tests! {
             assert_eq!(status, 200, "{cart}");
             assert_eq!((amount(&cart["shipping_total"]), amount(&cart["total"])), (0, total - express), "{currency}");
             assert_eq!(amount(&cart["discount_total"]), discount + express);
+            let (status, again) = send(app, Method::POST, &codes, None, Some(json!({"code": "WELCOME10"}))).await;
+            assert_eq!((status, again["total"].clone()), (200, cart["total"].clone()), "entering a held code again changes nothing");
             // Taking the first code off restores the items' prices.
             let (status, cart) = send(app, Method::DELETE, &format!("{codes}/welcome10"), None, None).await;
             assert_eq!(status, 200, "{cart}");
