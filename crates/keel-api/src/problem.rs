@@ -120,6 +120,10 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
                     .with_errors(field_error(field, message))
             }
+            ServiceError::PaymentDeclined { reason, message } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_declined", format!("{message} ({reason})"))
+                    .with_errors(vec![FieldError { field: "payment".into(), message: reason }])
+            }
             ServiceError::Unauthenticated => ApiError::unauthenticated(),
             ServiceError::Forbidden(detail) => ApiError::forbidden(detail),
             ServiceError::Throttled { retry_after_secs } => {

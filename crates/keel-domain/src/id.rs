@@ -270,6 +270,26 @@ typed_id!(
     PromotionId,
     "promo"
 );
+typed_id!(
+    /// An order.
+    OrderId,
+    "order"
+);
+typed_id!(
+    /// A line of an order.
+    OrderLineId,
+    "ordl"
+);
+typed_id!(
+    /// A payment of an order, through a provider.
+    PaymentId,
+    "pay"
+);
+typed_id!(
+    /// One checkout attempt (the saga's log entry).
+    CheckoutId,
+    "chk"
+);
 
 impl CartId {
     /// A cart id from a random (version 4) UUID: 122 random bits, not time-ordered.

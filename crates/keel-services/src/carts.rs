@@ -152,6 +152,18 @@ fn insufficient() -> ServiceError {
     }
 }
 
+/// A checked-out cart answers reads but takes no more changes.
+pub(crate) fn ensure_active(cart: &repo::CartRow) -> Result<()> {
+    if cart.status == "active" {
+        return Ok(());
+    }
+    Err(ServiceError::Conflict {
+        code: "cart_completed",
+        field: "",
+        message: "this cart has been checked out; start a new cart".into(),
+    })
+}
+
 fn check_quantity(quantity: u32) -> Result<i32> {
     if quantity == 0 || quantity > MAX_QUANTITY {
         return Err(ServiceError::invalid("quantity", format!("must be 1 to {MAX_QUANTITY}")));
@@ -190,7 +202,11 @@ impl CartService {
     }
 
     /// The cart, if `who` may reach it.
-    async fn reachable(c: &mut Conn<'_>, id: CartId, who: Option<CustomerPrincipal>) -> Result<repo::CartRow> {
+    pub(crate) async fn reachable(
+        c: &mut Conn<'_>,
+        id: CartId,
+        who: Option<CustomerPrincipal>,
+    ) -> Result<repo::CartRow> {
         let cart = repo::find(c, &id.to_string()).await?.ok_or_else(not_found)?;
         match &cart.customer_id {
             None => Ok(cart),
@@ -262,6 +278,7 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, who).await?;
+        ensure_active(&cart)?;
         let variant = keel_store::catalog::find_variant(&mut c, input.variant_id)
             .await?
             .ok_or_else(|| ServiceError::invalid("variant_id", "no such variant"))?;
@@ -316,6 +333,7 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, who).await?;
+        ensure_active(&cart)?;
         let lines = repo::lines(&mut c, &cart.id).await?;
         let current =
             lines.iter().find(|l| l.id == line.to_string()).ok_or(ServiceError::NotFound { entity: "cart line" })?;
@@ -337,6 +355,7 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, who).await?;
+        ensure_active(&cart)?;
         if !repo::delete_line(&mut c, &cart.id, &line.to_string()).await? {
             return Err(ServiceError::NotFound { entity: "cart line" });
         }
@@ -351,6 +370,7 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, who).await?;
+        ensure_active(&cart)?;
         if let Some(email) = &patch.email {
             cart.email = Some(Email::parse(email).map_err(|m| ServiceError::invalid("email", m))?.into_string());
         }
@@ -385,6 +405,7 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, Some(who)).await?;
+        ensure_active(&cart)?;
         let customer = who.customer_id.to_string();
         if cart.customer_id.is_some() {
             return self.view(&mut c, cart).await;
@@ -426,6 +447,7 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, who).await?;
+        ensure_active(&cart)?;
         let groups = Self::groups(&mut c, &cart).await?;
         let context = CartContext {
             cart_id: &cart.id,
@@ -446,6 +468,7 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, who).await?;
+        ensure_active(&cart)?;
         promotions::release_code(&mut c, &cart.id, code).await?;
         cart.updated_at = now();
         repo::update(&mut c, &cart).await?;
@@ -489,6 +512,7 @@ impl CartService {
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
         let mut cart = Self::reachable(&mut c, id, who).await?;
+        ensure_active(&cart)?;
         let priced = self.discounted(&mut c, &cart).await?;
         let options = keel_store::shipping::list(&mut c, Some(&cart.region_id)).await?;
         let option = options
@@ -719,6 +743,11 @@ impl CartService {
 
     /// The whole cart with its amounts, shipping included.
     async fn view(&self, c: &mut Conn<'_>, row: repo::CartRow) -> Result<Cart> {
+        Ok(self.priced(c, row).await?.0)
+    }
+
+    /// The whole cart, and the promotions that gave it something (checkout redeems them).
+    pub(crate) async fn priced(&self, c: &mut Conn<'_>, row: repo::CartRow) -> Result<(Cart, Vec<PromotionId>)> {
         let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
         let groups = Self::groups(c, &row).await?;
         let mut priced = self.price_lines(c, &row, &groups).await?;
@@ -726,12 +755,12 @@ impl CartService {
             Some(id) => keel_store::shipping::list(c, Some(&row.region_id)).await?.into_iter().find(|o| o.id == *id),
             None => None,
         };
-        let (shipping, promotions, _) = self.discount(c, &row, &groups, &mut priced, option.as_ref()).await?;
+        let (shipping, promotions, applied) = self.discount(c, &row, &groups, &mut priced, option.as_ref()).await?;
         let amounts: Vec<pricing::LineAmounts> = priced.lines.iter().map(|l| l.amounts).collect();
         let totals = pricing::cart(&amounts, shipping);
         let currency = priced.currency;
         let money = |amount| Money::new(amount, currency);
-        Ok(Cart {
+        let cart = Cart {
             id: CartId::parse(&row.id).map_err(|_| internal("cart id"))?,
             region_id: RegionId::parse(&row.region_id).map_err(|_| internal("region id"))?,
             currency,
@@ -758,7 +787,8 @@ impl CartService {
             total: money(totals.total),
             created_at: row.created_at,
             updated_at: row.updated_at,
-        })
+        };
+        Ok((cart, applied))
     }
 }
 

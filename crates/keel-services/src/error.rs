@@ -19,6 +19,10 @@ pub enum ServiceError {
     /// code, say): 422 with this `code`.
     #[error("{message}")]
     Refused { code: &'static str, field: &'static str, message: String },
+    /// The payment provider declined the payment (402 `payment_declined`); `reason` is its
+    /// code (`insufficient_funds`, `expired_card`, …).
+    #[error("payment declined: {message}")]
+    PaymentDeclined { reason: String, message: String },
     /// No valid credentials.
     #[error("authentication required")]
     Unauthenticated,

@@ -344,6 +344,37 @@ impl InventoryService {
         Ok(true)
     }
 
+    /// Releases every reservation `owner` holds, in the caller's transaction; returns how many.
+    pub async fn release_owner(c: &mut Conn<'_>, owner: Owner<'_>, reason: &str) -> Result<usize> {
+        let (kind, id) = owner.parts();
+        let held = repo::reservations_by_owner(c, kind, id).await?;
+        let mut released = 0;
+        for r in held {
+            if Self::release(c, parse(&r.id, ReservationId::parse)?, reason).await? {
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
+    /// Turns `owner`'s reservations into sold stock (on hand and reserved both drop), in the
+    /// caller's transaction, logged as `sale` movements referring to `reference`.
+    pub async fn consume_owner(c: &mut Conn<'_>, owner: Owner<'_>, reference: &str) -> Result<()> {
+        let (kind, id) = owner.parts();
+        let at = now();
+        for r in repo::reservations_by_owner(c, kind, id).await? {
+            let Some(taken) = repo::take_reservation(c, &r.id).await? else { continue };
+            if !repo::consume(c, &taken.variant_id, &taken.location_id, taken.quantity, at).await? {
+                return Err(ServiceError::Internal(format!("reservation {} held more than its level records", r.id)));
+            }
+            let mut movement = movement_of(&taken, -taken.quantity, "sale", at);
+            movement.on_hand_delta = -taken.quantity;
+            movement.reference = Some(reference.to_string());
+            repo::insert_movement(c, &movement).await?;
+        }
+        Ok(())
+    }
+
     /// Releases reservations past their expiry (a job runs this); returns how many.
     pub async fn expire_reservations(&self) -> Result<usize> {
         let mut tx = self.db.begin().await?;

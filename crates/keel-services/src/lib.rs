@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod carts;
 pub mod catalog;
+pub mod checkout;
 pub mod demo;
 pub mod documents;
 mod error;
@@ -18,6 +19,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod mail;
 pub mod oidc;
+pub mod payments;
 pub mod price_lists;
 pub mod promotions;
 pub mod providers;
@@ -76,6 +78,8 @@ impl Default for ServiceOptions {
 #[derive(Clone)]
 pub struct Services {
     pub db: Db,
+    /// Tax, fulfillment and payment providers.
+    pub providers: providers::Providers,
     pub catalog: catalog::CatalogService,
     pub api_keys: api_keys::ApiKeyService,
     pub customers: identity::customers::CustomerService,
@@ -83,6 +87,7 @@ pub struct Services {
     pub audit: identity::audit::AuditService,
     pub inventory: inventory::InventoryService,
     pub carts: carts::CartService,
+    pub checkout: checkout::CheckoutService,
     pub regions: regions::RegionService,
     pub price_lists: price_lists::PriceListService,
     pub promotions: promotions::PromotionService,
@@ -101,6 +106,7 @@ impl Services {
         let sessions = identity::sessions::SessionService::new(db.clone(), options.identity.clone());
         let throttle = identity::throttle::Throttle::new(db.clone(), options.identity.throttle.clone());
         let api_keys = api_keys::ApiKeyService::new(db.clone());
+        let carts = carts::CartService::new(db.clone(), options.providers.clone());
         Services {
             customers: identity::customers::CustomerService::new(
                 db.clone(),
@@ -120,7 +126,8 @@ impl Services {
             ),
             audit: identity::audit::AuditService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
-            carts: carts::CartService::new(db.clone(), options.providers.clone()),
+            checkout: checkout::CheckoutService::new(db.clone(), carts.clone(), options.providers.clone()),
+            carts,
             regions: regions::RegionService::new(db.clone(), options.providers.clone()),
             price_lists: price_lists::PriceListService::new(db.clone()),
             promotions: promotions::PromotionService::new(db.clone()),
@@ -133,6 +140,7 @@ impl Services {
             api_keys,
             idempotency: idempotency::IdempotencyService::new(db.clone(), options.secrets.clone()),
             jobs: jobs::JobService::new(db.clone()),
+            providers: options.providers,
             db,
         }
     }

@@ -150,11 +150,13 @@ pub struct Providers {
     pub tax: Arc<dyn TaxProvider>,
     /// `manual` is always there; these come in addition.
     pub fulfillment: Vec<Arc<dyn FulfillmentProvider>>,
+    /// `manual` is always there; these (`paysim`, …) come in addition.
+    pub payments: Vec<Arc<dyn crate::payments::PaymentProvider>>,
 }
 
 impl Default for Providers {
     fn default() -> Self {
-        Providers { tax: Arc::new(RateTable), fulfillment: Vec::new() }
+        Providers { tax: Arc::new(RateTable), fulfillment: Vec::new(), payments: Vec::new() }
     }
 }
 
@@ -165,5 +167,13 @@ impl Providers {
             return Some(&Manual);
         }
         self.fulfillment.iter().find(|p| p.id() == id).map(|p| p.as_ref())
+    }
+
+    /// The payment provider named `id`.
+    pub fn payment(&self, id: &str) -> Option<&dyn crate::payments::PaymentProvider> {
+        if id == "manual" {
+            return Some(&crate::payments::Manual);
+        }
+        self.payments.iter().find(|p| p.id() == id).map(|p| p.as_ref())
     }
 }

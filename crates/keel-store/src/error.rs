@@ -18,6 +18,8 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     ("roles_pkey", "roles.name", "role.name"),
     ("customer_groups_name_key", "customer_groups.name", "customer_group.name"),
     ("promotions_code_key", "promotions.code", "promotion.code"),
+    ("orders_cart_key", "orders.cart_id", "order.cart"),
+    ("checkouts_key", "checkouts.cart_id, checkouts.idempotency_key", "checkout.key"),
     ("staff_identities_pkey", "staff_identities.provider, staff_identities.subject", "staff.identity"),
     (
         "webhook_deliveries_event_key",

@@ -452,3 +452,39 @@ pub async fn set_levels(
     c.execute(&insert).await?;
     Ok(())
 }
+
+/// The reservations an owner holds.
+pub async fn reservations_by_owner(c: &mut Conn<'_>, kind: &str, owner_id: &str) -> Result<Vec<ReservationRow>> {
+    let q = Query::select()
+        .columns(RESERVATION_COLUMNS)
+        .from(InventoryReservations::Table)
+        .and_where(Expr::col(InventoryReservations::OwnerKind).eq(kind))
+        .and_where(Expr::col(InventoryReservations::OwnerId).eq(owner_id))
+        .order_by(InventoryReservations::Id, Order::Asc)
+        .to_owned();
+    c.fetch_all(&q).await
+}
+
+/// Ships reserved stock out of one level: on hand and reserved both drop by `quantity`, in one
+/// conditional statement (false: the level does not hold that much reserved).
+pub async fn consume(
+    c: &mut Conn<'_>,
+    variant: &str,
+    location: &str,
+    quantity: i64,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let stmt = Query::update()
+        .table(InventoryLevels::Table)
+        .values([
+            (InventoryLevels::OnHand, Expr::col(InventoryLevels::OnHand).sub(quantity)),
+            (InventoryLevels::Reserved, Expr::col(InventoryLevels::Reserved).sub(quantity)),
+            (InventoryLevels::UpdatedAt, Expr::val(at)),
+        ])
+        .and_where(Expr::col(InventoryLevels::VariantId).eq(variant))
+        .and_where(Expr::col(InventoryLevels::LocationId).eq(location))
+        .and_where(Expr::col(InventoryLevels::Reserved).gte(quantity))
+        .and_where(Expr::col(InventoryLevels::OnHand).gte(quantity))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}

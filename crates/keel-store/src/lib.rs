@@ -18,6 +18,7 @@ pub mod identity;
 pub mod inventory;
 pub mod jobs;
 mod migrate;
+pub mod orders;
 pub mod outbox;
 pub mod price_lists;
 pub mod promotions;

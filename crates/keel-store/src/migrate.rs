@@ -89,6 +89,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0013_provider_options.sql"),
         include_str!("../migrations/sqlite/0013_provider_options.sql"),
     ),
+    (
+        14,
+        "orders and checkouts",
+        include_str!("../migrations/postgres/0014_orders.sql"),
+        include_str!("../migrations/sqlite/0014_orders.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

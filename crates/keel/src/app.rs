@@ -32,9 +32,33 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         identity: config.identity(),
         oidc_providers: config.oidc_providers.clone(),
         secrets: config.secrets()?,
-        providers: keel_services::providers::Providers::default(),
+        providers: keel_services::providers::Providers {
+            payments: vec![Arc::new(paysim(config).await?)],
+            ..keel_services::providers::Providers::default()
+        },
     };
     Ok(Services::with_options(db, options))
+}
+
+/// The `paysim` payment provider: the configured simulator, or one started in this process on a
+/// loopback port (the zero-configuration demo; its payments live as long as the process).
+async fn paysim(config: &Config) -> anyhow::Result<keel_services::payments::Paysim> {
+    let url = match &config.paysim_url {
+        Some(url) => url.clone(),
+        None => {
+            let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot start the embedded paysim")?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let sim = paysim::Config { secret_key: config.paysim_secret_key.clone(), ..paysim::Config::default() };
+            tokio::spawn(async move {
+                if let Err(e) = paysim::serve(listener, sim).await {
+                    tracing::error!(error = %e, "the embedded paysim stopped");
+                }
+            });
+            tracing::info!(%url, "embedded payment simulator (paysim) started");
+            url
+        }
+    };
+    Ok(keel_services::payments::Paysim::new(&url, &config.paysim_secret_key))
 }
 
 /// Seeds the demo catalog if the database has no products. Returns what was written, if anything.
@@ -136,6 +160,19 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
                 }
             }
         })
+        .handle(RECOVER_CHECKOUTS, {
+            let checkout = services.checkout.clone();
+            move |_| {
+                let checkout = checkout.clone();
+                async move {
+                    let settled = checkout.recover(chrono::Duration::minutes(2)).await?;
+                    if settled > 0 {
+                        tracing::warn!(settled, "interrupted checkouts settled: payments voided, stock released");
+                    }
+                    Ok(())
+                }
+            }
+        })
         .handle(EXPIRE_RESERVATIONS, {
             let inventory = services.inventory.clone();
             move |_| {
@@ -207,11 +244,17 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
         );
     }
     if let Ok(every_minute) = Cron::parse("* * * * *") {
-        registry = registry.schedule(
-            EXPIRE_RESERVATIONS,
-            every_minute,
-            JobSpec::new(EXPIRE_RESERVATIONS, serde_json::json!({})).queue("maintenance"),
-        );
+        registry = registry
+            .schedule(
+                EXPIRE_RESERVATIONS,
+                every_minute.clone(),
+                JobSpec::new(EXPIRE_RESERVATIONS, serde_json::json!({})).queue("maintenance"),
+            )
+            .schedule(
+                RECOVER_CHECKOUTS,
+                every_minute,
+                JobSpec::new(RECOVER_CHECKOUTS, serde_json::json!({})).queue("maintenance"),
+            );
     }
     if let Ok(hourly) = Cron::parse("43 * * * *") {
         registry = registry.schedule(
@@ -244,6 +287,8 @@ pub fn file_store(config: &Config) -> keel_platform::files::FileStore {
 pub const PURGE_IDEMPOTENCY_KEYS: &str = "maintenance.purge_idempotency_keys";
 /// Releases stock reservations past their expiry (every minute).
 pub const EXPIRE_RESERVATIONS: &str = "maintenance.expire_reservations";
+/// Settles checkouts a crashed process left unfinished for 2 minutes (every minute).
+pub const RECOVER_CHECKOUTS: &str = "maintenance.recover_checkouts";
 /// Deletes expired sessions, tokens and OpenID logins (hourly).
 pub const PURGE_IDENTITY: &str = "maintenance.purge_identity";
 /// Does nothing (benchmarks).

@@ -82,6 +82,11 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// `KEEL_SECRET_KEYS_PREVIOUS`: comma-separated earlier keys, still accepted for opening.
     pub secret_keys_previous: String,
+    /// `KEEL_PAYSIM_URL`: the payment simulator to use (absent: one embedded in this process,
+    /// on a loopback port, so the demo checkout works with no set-up).
+    pub paysim_url: Option<String>,
+    /// `KEEL_PAYSIM_SECRET_KEY`: the simulator's API key.
+    pub paysim_secret_key: String,
     /// OpenID providers for staff sign-in (`[[oidc_providers]]` tables in the config file).
     pub oidc_providers: Vec<keel_services::oidc::OidcProviderConfig>,
 }
@@ -119,6 +124,8 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "Keel <no-reply@keel.localhost>".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            paysim_url: None,
+            paysim_secret_key: "sk_test_paysim".into(),
             tls_cert: None,
             tls_key: None,
             access_token_ttl_secs: 15 * 60,
@@ -169,6 +176,8 @@ const ENV_KEYS: &[&str] = &[
     "login_lock_secs",
     "secret_key",
     "secret_keys_previous",
+    "paysim_url",
+    "paysim_secret_key",
 ];
 
 impl Config {

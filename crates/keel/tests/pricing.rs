@@ -124,7 +124,7 @@ backend_tests! {
         assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("provider")), "{problem}");
         // Another install over the same database, with both providers.
         let services = Services::with_options(app.services.db.clone(), ServiceOptions {
-            providers: Providers { tax: Arc::new(SalesTaxService), fulfillment: vec![Arc::new(PerItem)] },
+            providers: Providers { tax: Arc::new(SalesTaxService), fulfillment: vec![Arc::new(PerItem)], ..Providers::default() },
             ..ServiceOptions::default()
         });
         let region = RegionId::parse(&us).unwrap();

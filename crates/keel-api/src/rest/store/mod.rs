@@ -5,6 +5,7 @@
 mod carts;
 mod catalog;
 pub mod customers;
+mod orders;
 
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -44,4 +45,7 @@ pub fn account_router() -> OpenApiRouter<AppState> {
         .routes(routes!(carts::update_line, carts::delete_line))
         .routes(routes!(carts::apply_promotion))
         .routes(routes!(carts::remove_promotion))
+        .routes(routes!(orders::checkout))
+        .routes(routes!(orders::list_orders))
+        .routes(routes!(orders::get_order))
 }

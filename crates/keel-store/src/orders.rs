@@ -1,0 +1,460 @@
+//! Orders and their lines, payments, and the checkout saga's log.
+
+use crate::{Conn, Result};
+use chrono::{DateTime, Utc};
+use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sqlx::types::Json;
+
+#[derive(Iden)]
+enum Sequences {
+    Table,
+    Name,
+    Value,
+}
+
+#[derive(Iden, Clone, Copy)]
+enum Orders {
+    Table,
+    Id,
+    Number,
+    CartId,
+    CustomerId,
+    Email,
+    RegionId,
+    Currency,
+    TaxInclusive,
+    Status,
+    PaymentStatus,
+    Subtotal,
+    DiscountTotal,
+    ShippingTotal,
+    TaxTotal,
+    Total,
+    ShippingAddress,
+    BillingAddress,
+    Shipping,
+    Promotions,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Iden)]
+enum OrderLines {
+    Table,
+    Id,
+    OrderId,
+    Position,
+    VariantId,
+    ProductId,
+    Title,
+    Sku,
+    Quantity,
+    UnitPrice,
+    Subtotal,
+    DiscountTotal,
+    TaxTotal,
+    Total,
+}
+
+#[derive(Iden)]
+enum Payments {
+    Table,
+    Id,
+    CheckoutId,
+    OrderId,
+    Provider,
+    Reference,
+    Amount,
+    Currency,
+    Status,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Iden)]
+enum Checkouts {
+    Table,
+    Id,
+    CartId,
+    IdempotencyKey,
+    RequestHash,
+    Step,
+    OrderId,
+    Error,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// The next number of a sequence (one conditional increment: concurrent callers get distinct
+/// numbers, and a rolled-back transaction gives its number back).
+pub async fn next_number(c: &mut Conn<'_>, name: &str) -> Result<i64> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        value: i64,
+    }
+    let stmt = Query::update()
+        .table(Sequences::Table)
+        .value(Sequences::Value, Expr::col(Sequences::Value).add(1))
+        .and_where(Expr::col(Sequences::Name).eq(name))
+        .returning(Query::returning().column(Sequences::Value))
+        .to_owned();
+    let row: Option<Row> = c.fetch_optional(&stmt).await?;
+    row.map(|r| r.value).ok_or_else(|| crate::StoreError::Corrupt(format!("no sequence {name}")))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub number: i64,
+    pub cart_id: String,
+    pub customer_id: Option<String>,
+    pub email: String,
+    pub region_id: String,
+    pub currency: String,
+    pub tax_inclusive: bool,
+    pub status: String,
+    pub payment_status: String,
+    pub subtotal: i64,
+    pub discount_total: i64,
+    pub shipping_total: i64,
+    pub tax_total: i64,
+    pub total: i64,
+    pub shipping_address: Json<serde_json::Value>,
+    pub billing_address: Option<Json<serde_json::Value>>,
+    /// The chosen option: `{id, name, amount}`.
+    pub shipping: Json<serde_json::Value>,
+    /// The promotions that applied: `[{promotion_id, code, name, discount}]`.
+    pub promotions: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const ORDER_COLUMNS: [Orders; 21] = [
+    Orders::Id,
+    Orders::Number,
+    Orders::CartId,
+    Orders::CustomerId,
+    Orders::Email,
+    Orders::RegionId,
+    Orders::Currency,
+    Orders::TaxInclusive,
+    Orders::Status,
+    Orders::PaymentStatus,
+    Orders::Subtotal,
+    Orders::DiscountTotal,
+    Orders::ShippingTotal,
+    Orders::TaxTotal,
+    Orders::Total,
+    Orders::ShippingAddress,
+    Orders::BillingAddress,
+    Orders::Shipping,
+    Orders::Promotions,
+    Orders::CreatedAt,
+    Orders::UpdatedAt,
+];
+
+pub async fn insert_order(c: &mut Conn<'_>, o: &OrderRow) -> Result<()> {
+    let stmt = Query::insert()
+        .into_table(Orders::Table)
+        .columns(ORDER_COLUMNS)
+        .values_panic([
+            o.id.clone().into(),
+            o.number.into(),
+            o.cart_id.clone().into(),
+            o.customer_id.clone().into(),
+            o.email.clone().into(),
+            o.region_id.clone().into(),
+            o.currency.clone().into(),
+            o.tax_inclusive.into(),
+            o.status.clone().into(),
+            o.payment_status.clone().into(),
+            o.subtotal.into(),
+            o.discount_total.into(),
+            o.shipping_total.into(),
+            o.tax_total.into(),
+            o.total.into(),
+            o.shipping_address.0.clone().into(),
+            o.billing_address.as_ref().map(|a| a.0.clone()).into(),
+            o.shipping.0.clone().into(),
+            o.promotions.0.clone().into(),
+            o.created_at.into(),
+            o.updated_at.into(),
+        ])
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+fn select_orders() -> sea_query::SelectStatement {
+    Query::select().columns(ORDER_COLUMNS).from(Orders::Table).to_owned()
+}
+
+pub async fn find_order(c: &mut Conn<'_>, id: &str) -> Result<Option<OrderRow>> {
+    c.fetch_optional(&select_orders().and_where(Expr::col(Orders::Id).eq(id)).to_owned()).await
+}
+
+/// A customer's orders, newest first, before the id `before`.
+pub async fn orders_of(c: &mut Conn<'_>, customer_id: &str, before: Option<&str>, limit: u64) -> Result<Vec<OrderRow>> {
+    let mut q = select_orders()
+        .and_where(Expr::col(Orders::CustomerId).eq(customer_id))
+        .order_by(Orders::Id, Order::Desc)
+        .limit(limit)
+        .to_owned();
+    if let Some(id) = before {
+        q.and_where(Expr::col(Orders::Id).lt(id));
+    }
+    c.fetch_all(&q).await
+}
+
+pub async fn set_payment_status(c: &mut Conn<'_>, id: &str, status: &str, at: DateTime<Utc>) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Orders::Table)
+        .values([(Orders::PaymentStatus, status.into()), (Orders::UpdatedAt, at.into())])
+        .and_where(Expr::col(Orders::Id).eq(id))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LineRow {
+    pub id: String,
+    pub order_id: String,
+    pub position: i32,
+    pub variant_id: String,
+    pub product_id: String,
+    pub title: String,
+    pub sku: String,
+    pub quantity: i32,
+    pub unit_price: i64,
+    pub subtotal: i64,
+    pub discount_total: i64,
+    pub tax_total: i64,
+    pub total: i64,
+}
+
+const LINE_COLUMNS: [OrderLines; 13] = [
+    OrderLines::Id,
+    OrderLines::OrderId,
+    OrderLines::Position,
+    OrderLines::VariantId,
+    OrderLines::ProductId,
+    OrderLines::Title,
+    OrderLines::Sku,
+    OrderLines::Quantity,
+    OrderLines::UnitPrice,
+    OrderLines::Subtotal,
+    OrderLines::DiscountTotal,
+    OrderLines::TaxTotal,
+    OrderLines::Total,
+];
+
+pub async fn insert_lines(c: &mut Conn<'_>, lines: &[LineRow]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = Query::insert().into_table(OrderLines::Table).columns(LINE_COLUMNS).to_owned();
+    for l in lines {
+        stmt.values_panic([
+            l.id.clone().into(),
+            l.order_id.clone().into(),
+            l.position.into(),
+            l.variant_id.clone().into(),
+            l.product_id.clone().into(),
+            l.title.clone().into(),
+            l.sku.clone().into(),
+            l.quantity.into(),
+            l.unit_price.into(),
+            l.subtotal.into(),
+            l.discount_total.into(),
+            l.tax_total.into(),
+            l.total.into(),
+        ]);
+    }
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+/// The lines of these orders, in order and position.
+pub async fn lines_of(c: &mut Conn<'_>, order_ids: &[String]) -> Result<Vec<LineRow>> {
+    if order_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = Query::select()
+        .columns(LINE_COLUMNS)
+        .from(OrderLines::Table)
+        .and_where(Expr::col(OrderLines::OrderId).is_in(order_ids.iter().cloned()))
+        .order_by(OrderLines::OrderId, Order::Asc)
+        .order_by(OrderLines::Position, Order::Asc)
+        .to_owned();
+    c.fetch_all(&q).await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub id: String,
+    pub checkout_id: String,
+    pub order_id: Option<String>,
+    pub provider: String,
+    /// The provider's id for it (a payment intent), once it has one.
+    pub reference: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    /// `authorized`, `captured`, `voided`, `failed`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const PAYMENT_COLUMNS: [Payments; 10] = [
+    Payments::Id,
+    Payments::CheckoutId,
+    Payments::OrderId,
+    Payments::Provider,
+    Payments::Reference,
+    Payments::Amount,
+    Payments::Currency,
+    Payments::Status,
+    Payments::CreatedAt,
+    Payments::UpdatedAt,
+];
+
+pub async fn insert_payment(c: &mut Conn<'_>, p: &PaymentRow) -> Result<()> {
+    let stmt = Query::insert()
+        .into_table(Payments::Table)
+        .columns(PAYMENT_COLUMNS)
+        .values_panic([
+            p.id.clone().into(),
+            p.checkout_id.clone().into(),
+            p.order_id.clone().into(),
+            p.provider.clone().into(),
+            p.reference.clone().into(),
+            p.amount.into(),
+            p.currency.clone().into(),
+            p.status.clone().into(),
+            p.created_at.into(),
+            p.updated_at.into(),
+        ])
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+pub async fn update_payment(c: &mut Conn<'_>, p: &PaymentRow) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Payments::Table)
+        .values([
+            (Payments::OrderId, p.order_id.clone().into()),
+            (Payments::Reference, p.reference.clone().into()),
+            (Payments::Status, p.status.clone().into()),
+            (Payments::UpdatedAt, p.updated_at.into()),
+        ])
+        .and_where(Expr::col(Payments::Id).eq(p.id.clone()))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+pub async fn payment_of_checkout(c: &mut Conn<'_>, checkout_id: &str) -> Result<Option<PaymentRow>> {
+    let q = Query::select()
+        .columns(PAYMENT_COLUMNS)
+        .from(Payments::Table)
+        .and_where(Expr::col(Payments::CheckoutId).eq(checkout_id))
+        .to_owned();
+    c.fetch_optional(&q).await
+}
+
+pub async fn payments_of_order(c: &mut Conn<'_>, order_id: &str) -> Result<Vec<PaymentRow>> {
+    let q = Query::select()
+        .columns(PAYMENT_COLUMNS)
+        .from(Payments::Table)
+        .and_where(Expr::col(Payments::OrderId).eq(order_id))
+        .order_by(Payments::Id, Order::Asc)
+        .to_owned();
+    c.fetch_all(&q).await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CheckoutRow {
+    pub id: String,
+    pub cart_id: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    /// `started` → `reserved` → `authorized` → `completed`; or `failed` (compensated).
+    pub step: String,
+    pub order_id: Option<String>,
+    /// For `failed`: `{status, code, message}` to answer replays with.
+    pub error: Option<Json<serde_json::Value>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const CHECKOUT_COLUMNS: [Checkouts; 9] = [
+    Checkouts::Id,
+    Checkouts::CartId,
+    Checkouts::IdempotencyKey,
+    Checkouts::RequestHash,
+    Checkouts::Step,
+    Checkouts::OrderId,
+    Checkouts::Error,
+    Checkouts::CreatedAt,
+    Checkouts::UpdatedAt,
+];
+
+pub async fn insert_checkout(c: &mut Conn<'_>, r: &CheckoutRow) -> Result<()> {
+    let stmt = Query::insert()
+        .into_table(Checkouts::Table)
+        .columns(CHECKOUT_COLUMNS)
+        .values_panic([
+            r.id.clone().into(),
+            r.cart_id.clone().into(),
+            r.idempotency_key.clone().into(),
+            r.request_hash.clone().into(),
+            r.step.clone().into(),
+            r.order_id.clone().into(),
+            r.error.as_ref().map(|e| e.0.clone()).into(),
+            r.created_at.into(),
+            r.updated_at.into(),
+        ])
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+pub async fn find_checkout(c: &mut Conn<'_>, cart_id: &str, key: &str) -> Result<Option<CheckoutRow>> {
+    let q = Query::select()
+        .columns(CHECKOUT_COLUMNS)
+        .from(Checkouts::Table)
+        .and_where(Expr::col(Checkouts::CartId).eq(cart_id))
+        .and_where(Expr::col(Checkouts::IdempotencyKey).eq(key))
+        .to_owned();
+    c.fetch_optional(&q).await
+}
+
+/// Moves a checkout from step `from` to `to` (false: it was not at `from`, so another process
+/// moved it first).
+pub async fn advance(c: &mut Conn<'_>, r: &CheckoutRow, from: &str) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Checkouts::Table)
+        .values([
+            (Checkouts::Step, r.step.clone().into()),
+            (Checkouts::OrderId, r.order_id.clone().into()),
+            (Checkouts::Error, r.error.as_ref().map(|e| e.0.clone()).into()),
+            (Checkouts::UpdatedAt, r.updated_at.into()),
+        ])
+        .and_where(Expr::col(Checkouts::Id).eq(r.id.clone()))
+        .and_where(Expr::col(Checkouts::Step).eq(from))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+/// Checkouts left in an unfinished step since before `before` (a crashed process), oldest first.
+pub async fn stalled(c: &mut Conn<'_>, before: DateTime<Utc>, limit: u64) -> Result<Vec<CheckoutRow>> {
+    let q = Query::select()
+        .columns(CHECKOUT_COLUMNS)
+        .from(Checkouts::Table)
+        .and_where(Expr::col(Checkouts::Step).is_in(["started", "reserved", "authorized"]))
+        .and_where(Expr::col(Checkouts::UpdatedAt).lt(before))
+        .order_by(Checkouts::UpdatedAt, Order::Asc)
+        .limit(limit)
+        .to_owned();
+    c.fetch_all(&q).await
+}

@@ -1,0 +1,265 @@
+//! Checkout, black-box on SQLite and PostgreSQL with the embedded paysim: guest and customer
+//! orders end to end, declined cards (402, stock released, cart usable), idempotent replays (one
+//! order, one charge), and no overselling when many checkouts race for a few units.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::{TestApp, json_of};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value, bool) {
+    let mut req = app.http.request(method, app.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let replayed = res.headers().get("idempotent-replayed").is_some();
+    let (status, body) = json_of(res).await;
+    (status, body, replayed)
+}
+
+fn amount(v: &Value) -> i64 {
+    v["amount"].as_i64().unwrap()
+}
+
+/// A published variant priced USD 20.00 with `stock` on hand.
+async fn variant_with_stock(app: &TestApp, sku: &str, stock: i64) -> String {
+    let (status, product) = app
+        .admin_json(
+            Method::POST,
+            "/v1/admin/products",
+            Some(json!({"title": format!("Checkout {sku}"), "status": "published",
+            "variants": [{"sku": sku, "prices": [{"amount": 2000, "currency": "USD"}]}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let variant = product["variants"][0]["id"].as_str().unwrap().to_string();
+    let (status, _) = app
+        .admin_json(Method::PUT, &format!("/v1/admin/variants/{variant}/inventory"), Some(json!({"on_hand": stock})))
+        .await;
+    assert_eq!(status, 200);
+    variant
+}
+
+async fn stock(app: &TestApp, variant: &str) -> (i64, i64) {
+    let (_, inventory) = app.admin_json(Method::GET, &format!("/v1/admin/variants/{variant}/inventory"), None).await;
+    let on_hand = inventory["levels"].as_array().unwrap().iter().map(|l| l["on_hand"].as_i64().unwrap()).sum();
+    let reserved = inventory["levels"].as_array().unwrap().iter().map(|l| l["reserved"].as_i64().unwrap()).sum();
+    (on_hand, reserved)
+}
+
+/// A USD cart ready to check out: `quantity` of `variant`, email, address, Standard shipping.
+async fn ready_cart(app: &TestApp, token: Option<&str>, variant: &str, quantity: u32) -> String {
+    let (status, cart, _) =
+        send(app, Method::POST, "/v1/store/carts", token, None, Some(json!({"currency": "USD"}))).await;
+    assert_eq!(status, 201, "{cart}");
+    let id = cart["id"].as_str().unwrap().to_string();
+    let (status, body, _) = send(
+        app,
+        Method::POST,
+        &format!("/v1/store/carts/{id}/line-items"),
+        token,
+        None,
+        Some(json!({"variant_id": variant, "quantity": quantity})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body, _) = send(
+        app,
+        Method::PATCH,
+        &format!("/v1/store/carts/{id}"),
+        token,
+        None,
+        Some(json!({"email": "shopper@example.com",
+        "shipping_address": {"line1": "1 Main St", "city": "Springfield", "province": "IL", "country_code": "US"}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, options, _) =
+        send(app, Method::GET, &format!("/v1/store/carts/{id}/shipping-options"), token, None, None).await;
+    let standard = options["data"].as_array().unwrap().iter().find(|o| o["name"] == "Standard").unwrap()["id"].clone();
+    let (status, body, _) = send(
+        app,
+        Method::POST,
+        &format!("/v1/store/carts/{id}/shipping-method"),
+        token,
+        None,
+        Some(json!({"option_id": standard})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+fn visa() -> Value {
+    json!({"payment": {"provider": "paysim", "token": "tok_visa"}})
+}
+
+/// The payments paysim holds for a cart's checkout with this key.
+async fn charges(app: &TestApp, cart: &str, key: &str) -> Vec<keel_services::payments::ProviderPayment> {
+    let mut conn = app.services.db.read().await.unwrap();
+    let checkout = keel_store::orders::find_checkout(&mut conn.conn(), cart, key).await.unwrap().unwrap();
+    app.services.providers.payment("paysim").unwrap().find_by_checkout(&checkout.id).await.unwrap()
+}
+
+backend_tests! {
+    #[demo = true]
+    async fn a_guest_checks_out_once_whatever_the_retries(app) {
+        let variant = variant_with_stock(app, "CHK-TEE", 5).await;
+        let cart = ready_cart(app, None, &variant, 2).await;
+        let codes = format!("/v1/store/carts/{cart}/promotions");
+        let (_, priced, _) = send(app, Method::POST, &codes, None, None, Some(json!({"code": "WELCOME10"}))).await;
+        // 2 × 20.00 − 10 % = 36.00, under the 50.00 threshold: Standard 5.99.
+        assert_eq!(amount(&priced["total"]), 3600 + 599);
+        let path = format!("/v1/store/carts/{cart}/checkout");
+        let (status, problem, _) = send(app, Method::POST, &path, None, None, Some(visa())).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("Idempotency-Key")), "{problem}");
+        let mut body = visa();
+        body["expected_total"] = json!(4199);
+        let (status, order, replayed) = send(app, Method::POST, &path, None, Some("key-1"), Some(body.clone())).await;
+        assert_eq!((status, replayed), (201, false), "{order}");
+        assert!(order["id"].as_str().unwrap().starts_with("order_"));
+        assert!(order["number"].as_i64().unwrap() > 1000);
+        assert_eq!((order["status"].as_str(), order["payment_status"].as_str()), (Some("placed"), Some("authorized")));
+        assert_eq!((amount(&order["total"]), amount(&order["discount_total"])), (4199, 400));
+        assert_eq!(order["lines"][0]["quantity"], 2);
+        assert_eq!(order["promotions"][0]["code"], "WELCOME10");
+        assert_eq!(order["shipping"]["name"], "Standard");
+        // The stock left the warehouse; nothing stays reserved.
+        assert_eq!(stock(app, &variant).await, (3, 0));
+        // A retry with the same key: the same order, one charge.
+        let (status, again, replayed) = send(app, Method::POST, &path, None, Some("key-1"), Some(body.clone())).await;
+        assert_eq!((status, replayed, again["id"].clone()), (201, true, order["id"].clone()));
+        let held = charges(app, &cart, "key-1").await;
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert_eq!((held[0].status.as_str(), held[0].amount), ("held", 4199));
+        // The same key with another body is refused; a new key finds the cart checked out.
+        let (status, problem, _) = send(app, Method::POST, &path, None, Some("key-1"), Some(visa())).await;
+        assert_eq!((status, problem["code"].as_str()), (422, Some("idempotency_key_reused")));
+        let (status, problem, _) = send(app, Method::POST, &path, None, Some("key-2"), Some(visa())).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("cart_completed")));
+        let (status, problem, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/line-items"), None, None, Some(json!({"variant_id": variant, "quantity": 1}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("cart_completed")));
+        // The guest reads the order with its email, and only with it.
+        let order_path = format!("/v1/store/orders/{}", order["id"].as_str().unwrap());
+        let (status, read, _) = send(app, Method::GET, &format!("{order_path}?email=Shopper@Example.com"), None, None, None).await;
+        assert_eq!((status, read["number"].clone()), (200, order["number"].clone()));
+        assert_eq!(send(app, Method::GET, &order_path, None, None, None).await.0, 404);
+        assert_eq!(send(app, Method::GET, &format!("{order_path}?email=other@example.com"), None, None, None).await.0, 404);
+    }
+
+    #[demo = true]
+    async fn a_declined_card_releases_the_stock_and_leaves_the_cart_usable(app) {
+        let variant = variant_with_stock(app, "CHK-DECLINE", 2).await;
+        let cart = ready_cart(app, None, &variant, 2).await;
+        let path = format!("/v1/store/carts/{cart}/checkout");
+        let declined = json!({"payment": {"provider": "paysim", "token": "tok_insufficient_funds"}});
+        let (status, problem, _) = send(app, Method::POST, &path, None, Some("try-1"), Some(declined.clone())).await;
+        assert_eq!((status, problem["code"].as_str()), (402, Some("payment_declined")), "{problem}");
+        assert_eq!(problem["errors"][0]["message"], "insufficient_funds");
+        assert_eq!(stock(app, &variant).await, (2, 0), "the reservation is released");
+        // The replay answers the same refusal without calling the provider again.
+        let (status, again, _) = send(app, Method::POST, &path, None, Some("try-1"), Some(declined)).await;
+        assert_eq!((status, again["code"].as_str()), (402, Some("payment_declined")));
+        assert_eq!(charges(app, &cart, "try-1").await.len(), 1);
+        // The cart still works, and a good card places the order.
+        let (status, _, _) = send(app, Method::GET, &format!("/v1/store/carts/{cart}"), None, None, None).await;
+        assert_eq!(status, 200);
+        let (status, order, _) = send(app, Method::POST, &path, None, Some("try-2"), Some(visa())).await;
+        assert_eq!(status, 201, "{order}");
+        assert_eq!(stock(app, &variant).await, (0, 0));
+        // Not ready or not payable: clear 4xx answers, nothing reserved.
+        let other = variant_with_stock(app, "CHK-NOTREADY", 1).await;
+        let (_, bare, _) = send(app, Method::POST, "/v1/store/carts", None, None, Some(json!({"currency": "USD"}))).await;
+        let bare = bare["id"].as_str().unwrap().to_string();
+        send(app, Method::POST, &format!("/v1/store/carts/{bare}/line-items"), None, None, Some(json!({"variant_id": other, "quantity": 1}))).await;
+        let (status, problem, _) = send(app, Method::POST, &format!("/v1/store/carts/{bare}/checkout"), None, Some("k"), Some(visa())).await;
+        assert_eq!(status, 422, "{problem}");
+        let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["email", "shipping_address", "shipping_option_id"]);
+        let ready = ready_cart(app, None, &other, 1).await;
+        let (status, problem, _) = send(app, Method::POST, &format!("/v1/store/carts/{ready}/checkout"), None, Some("k"), Some(json!({"payment": {"provider": "bitcoin"}}))).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("payment.provider")));
+        let (status, problem, _) = send(app, Method::POST, &format!("/v1/store/carts/{ready}/checkout"), None, Some("k2"), Some(json!({"payment": {"provider": "paysim", "token": "tok_visa"}, "expected_total": 1}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("cart_changed")));
+        assert_eq!(stock(app, &other).await, (1, 0));
+    }
+
+    #[demo = true]
+    async fn a_customer_sees_their_orders_and_no_one_elses(app) {
+        let variant = variant_with_stock(app, "CHK-MINE", 3).await;
+        let mut tokens = Vec::new();
+        for email in ["ann@example.com", "bob@example.com"] {
+            let body = json!({"email": email, "password": "correct horse battery"});
+            assert_eq!(send(app, Method::POST, "/v1/store/customers", None, None, Some(body.clone())).await.0, 201);
+            let (_, pair, _) = send(app, Method::POST, "/v1/store/auth/token", None, None, Some(body)).await;
+            tokens.push(pair["access_token"].as_str().unwrap().to_string());
+        }
+        let cart = ready_cart(app, Some(&tokens[0]), &variant, 1).await;
+        let (status, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), Some(&tokens[0]), Some("ann-1"), Some(json!({"payment": {"provider": "manual"}}))).await;
+        assert_eq!(status, 201, "{order}");
+        assert!(order["customer_id"].as_str().unwrap().starts_with("cus_"));
+        let (status, mine, _) = send(app, Method::GET, "/v1/store/orders", Some(&tokens[0]), None, None).await;
+        assert_eq!((status, mine["data"].as_array().unwrap().len()), (200, 1));
+        assert_eq!(mine["data"][0]["id"], order["id"]);
+        let (_, theirs, _) = send(app, Method::GET, "/v1/store/orders", Some(&tokens[1]), None, None).await;
+        assert_eq!(theirs["data"].as_array().unwrap().len(), 0);
+        let path = format!("/v1/store/orders/{}", order["id"].as_str().unwrap());
+        assert_eq!(send(app, Method::GET, &path, Some(&tokens[0]), None, None).await.0, 200);
+        assert_eq!(send(app, Method::GET, &path, Some(&tokens[1]), None, None).await.0, 404);
+        assert_eq!(send(app, Method::GET, &format!("{path}?email=ann@example.com"), None, None, None).await.0, 404, "a customer's order needs their session");
+        assert_eq!(send(app, Method::GET, "/v1/store/orders", None, None, None).await.0, 401);
+    }
+
+    #[demo = true]
+    async fn concurrent_checkouts_never_oversell(app) {
+        let variant = variant_with_stock(app, "CHK-RACE", 3).await;
+        let mut carts = Vec::new();
+        for _ in 0..12 {
+            carts.push(ready_cart(app, None, &variant, 1).await);
+        }
+        let tasks: Vec<_> = carts
+            .iter()
+            .map(|cart| {
+                let path = format!("/v1/store/carts/{cart}/checkout");
+                tokio::spawn(async move { send(app, Method::POST, &path, None, Some("race"), Some(visa())).await })
+            })
+            .collect();
+        let mut placed = 0;
+        let mut refused = 0;
+        for task in tasks {
+            let (status, body, _) = task.await.unwrap();
+            match (status, body["code"].as_str()) {
+                (201, _) => placed += 1,
+                (409, Some("insufficient_stock")) => refused += 1,
+                other => panic!("unexpected answer {other:?}: {body}"),
+            }
+        }
+        assert_eq!((placed, refused), (3, 9));
+        assert_eq!(stock(app, &variant).await, (0, 0), "never below zero, nothing left reserved");
+        // The refused checkouts never reached the provider.
+        for cart in &carts {
+            let mut conn = app.services.db.read().await.unwrap();
+            let checkout = keel_store::orders::find_checkout(&mut conn.conn(), cart, "race").await.unwrap();
+            if let Some(checkout) = checkout {
+                assert_eq!(checkout.step, "completed");
+            }
+        }
+    }
+}
