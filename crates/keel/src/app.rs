@@ -162,10 +162,11 @@ pub fn worker_registry(services: &Services, config: &Config) -> anyhow::Result<k
         })
         .handle(RECOVER_CHECKOUTS, {
             let checkout = services.checkout.clone();
+            let stall = chrono::Duration::seconds(config.checkout_stall_secs.max(0));
             move |_| {
                 let checkout = checkout.clone();
                 async move {
-                    let settled = checkout.recover(chrono::Duration::minutes(2)).await?;
+                    let settled = checkout.recover(stall).await?;
                     if settled > 0 {
                         tracing::warn!(settled, "interrupted checkouts settled: payments voided, stock released");
                     }
@@ -287,7 +288,8 @@ pub fn file_store(config: &Config) -> keel_platform::files::FileStore {
 pub const PURGE_IDEMPOTENCY_KEYS: &str = "maintenance.purge_idempotency_keys";
 /// Releases stock reservations past their expiry (every minute).
 pub const EXPIRE_RESERVATIONS: &str = "maintenance.expire_reservations";
-/// Settles checkouts a crashed process left unfinished for 2 minutes (every minute).
+/// Settles checkouts a crashed process left unfinished (every minute; see
+/// `KEEL_CHECKOUT_STALL_SECS`).
 pub const RECOVER_CHECKOUTS: &str = "maintenance.recover_checkouts";
 /// Deletes expired sessions, tokens and OpenID logins (hourly).
 pub const PURGE_IDENTITY: &str = "maintenance.purge_identity";

@@ -87,6 +87,9 @@ pub struct Config {
     pub paysim_url: Option<String>,
     /// `KEEL_PAYSIM_SECRET_KEY`: the simulator's API key.
     pub paysim_secret_key: String,
+    /// `KEEL_CHECKOUT_STALL_SECS`: a checkout unfinished this long was interrupted by a crash;
+    /// the worker then voids its payment and releases its stock.
+    pub checkout_stall_secs: i64,
     /// OpenID providers for staff sign-in (`[[oidc_providers]]` tables in the config file).
     pub oidc_providers: Vec<keel_services::oidc::OidcProviderConfig>,
 }
@@ -126,6 +129,7 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8080".into(),
             paysim_url: None,
             paysim_secret_key: "sk_test_paysim".into(),
+            checkout_stall_secs: 120,
             tls_cert: None,
             tls_key: None,
             access_token_ttl_secs: 15 * 60,
@@ -178,6 +182,7 @@ const ENV_KEYS: &[&str] = &[
     "secret_keys_previous",
     "paysim_url",
     "paysim_secret_key",
+    "checkout_stall_secs",
 ];
 
 impl Config {

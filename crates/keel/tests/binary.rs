@@ -415,3 +415,121 @@ async fn user_create_makes_a_staff_member_who_can_sign_in() {
     assert_eq!(principal.grant, keel_domain::permission::Grant::All);
     services.db.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
+    let Some(mut db) = common::Database::create(common::Backend::Postgres).await else { return };
+    let url = db.config.database_url.clone().unwrap();
+    // paysim runs in this test process, so it outlives the Keel process that dies.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let paysim_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(paysim::serve(listener, paysim::Config::default()));
+    db.config.paysim_url = Some(paysim_url.clone());
+    let services = keel::app::open(&db.config).await.unwrap();
+    keel::app::seed_if_empty(&services, |_| {}).await.unwrap();
+
+    // A cart ready to check out, for the one unit in stock.
+    let product = serde_json::from_value(serde_json::json!({"title": "Interrupted", "status": "published",
+        "variants": [{"sku": "CRASH-1", "prices": [{"amount": 2500, "currency": "USD"}]}]}))
+    .unwrap();
+    let product = services.catalog.create_product(&product).await.unwrap();
+    let variant = product.variants[0].id;
+    services
+        .inventory
+        .set_level(variant, serde_json::from_value(serde_json::json!({"on_hand": 1})).unwrap())
+        .await
+        .unwrap();
+    let carts = &services.carts;
+    let cart =
+        carts.create(serde_json::from_value(serde_json::json!({"currency": "USD"})).unwrap(), None).await.unwrap();
+    carts
+        .add_line(
+            cart.id,
+            None,
+            serde_json::from_value(serde_json::json!({"variant_id": variant, "quantity": 1})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let details = serde_json::json!({"email": "crash@example.com",
+        "shipping_address": {"line1": "1 Main St", "city": "Springfield", "country_code": "US"}});
+    carts.update(cart.id, None, serde_json::from_value(details).unwrap()).await.unwrap();
+    let option = carts.shipping_options(cart.id, None).await.unwrap().remove(0);
+    carts
+        .choose_shipping(cart.id, None, serde_json::from_value(serde_json::json!({"option_id": option.id})).unwrap())
+        .await
+        .unwrap();
+
+    // The API process dies right after the payment is authorised.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let process = |role: &str, failpoint: bool| {
+        let mut cmd = keel();
+        cmd.current_dir(dir.path())
+            .env("KEEL_DATABASE_URL", &url)
+            .env("KEEL_DEMO_SEED", "false")
+            .env("KEEL_PAYSIM_URL", &paysim_url)
+            .env("KEEL_CHECKOUT_STALL_SECS", "0")
+            .env("KEEL_ADDR", format!("127.0.0.1:{port}"))
+            .args(["serve", "--role", role])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if failpoint {
+            cmd.env("KEEL_FAILPOINT", "checkout.after_authorize");
+        }
+        cmd.spawn().unwrap()
+    };
+    let mut api = process("api", true);
+    let mut lines = Lines::of(api.stderr.take().unwrap());
+    assert!(lines.wait_for("Keel is serving", Duration::from_secs(60)), "the api never started: {:?}", lines.seen);
+    let client = ::reqwest::Client::new();
+    let answer = client
+        .post(format!("http://127.0.0.1:{port}/v1/store/carts/{}/checkout", cart.id))
+        .header("Idempotency-Key", "crash-1")
+        .json(&serde_json::json!({"payment": {"provider": "paysim", "token": "tok_visa"}}))
+        .send()
+        .await;
+    assert!(answer.is_err(), "the process died before answering: {answer:?}");
+    assert!(!api.wait().unwrap().success());
+
+    // Money is held and the unit reserved, with no order.
+    let checkout = {
+        let mut conn = services.db.read().await.unwrap();
+        keel_store::orders::find_checkout(&mut conn.conn(), &cart.id.to_string(), "crash-1").await.unwrap().unwrap()
+    };
+    assert_eq!((checkout.step.as_str(), checkout.order_id.as_deref()), ("authorized", None));
+    let paysim = services.providers.payment("paysim").unwrap();
+    let held = paysim.find_by_checkout(&checkout.id).await.unwrap();
+    assert_eq!(held.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(), ["held"]);
+    assert_eq!(services.inventory.inventory(variant).await.unwrap().levels.iter().map(|l| l.reserved).sum::<i64>(), 1);
+
+    // A worker settles it: the authorisation voided, the unit back on sale, the cart usable.
+    let mut worker = process("worker", false);
+    let job =
+        keel_services::jobs::JobSpec::new(keel::app::RECOVER_CHECKOUTS, serde_json::json!({})).queue("maintenance");
+    services.jobs.enqueue_now(job).await.unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let step = {
+            let mut conn = services.db.read().await.unwrap();
+            keel_store::orders::find_checkout(&mut conn.conn(), &cart.id.to_string(), "crash-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .step
+        };
+        if step == "failed" {
+            break;
+        }
+        assert!(Instant::now() < until, "the worker never settled the checkout");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let after = paysim.find_by_checkout(&checkout.id).await.unwrap();
+    assert_eq!(after.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(), ["voided"]);
+    let levels = services.inventory.inventory(variant).await.unwrap().levels;
+    assert_eq!((levels.iter().map(|l| l.reserved).sum::<i64>(), levels.iter().map(|l| l.on_hand).sum::<i64>()), (0, 1));
+    assert!(services.carts.get(cart.id, None).await.is_ok());
+    services.db.close().await;
+    db.drop_now().await;
+}

@@ -122,6 +122,9 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 
 impl Paysim {
     pub fn new(config: Config) -> Self {
+        // rustls with ring is the TLS stack (webhook targets may be https); installing it again
+        // is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest_client::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest_client::redirect::Policy::none())

@@ -36,7 +36,6 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let listener = tokio::net::TcpListener::bind(&args.addr).await?;
     eprintln!("paysim listening on http://{}", listener.local_addr()?);
