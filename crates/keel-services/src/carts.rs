@@ -40,6 +40,9 @@ pub struct CartLine {
     pub id: CartLineId,
     pub variant_id: VariantId,
     pub product_id: ProductId,
+    /// The product's title.
+    pub product_title: String,
+    /// The variant's title (`Default` for a product without options).
     pub title: String,
     pub sku: String,
     pub quantity: u32,
@@ -605,6 +608,7 @@ impl CartService {
         let products: Vec<String> = variants.iter().map(|v| v.product_id.to_string()).collect();
         let classes: std::collections::HashMap<String, String> =
             keel_store::tax::product_classes(c, &products).await?.into_iter().collect();
+        let titles = keel_store::catalog::product_titles(c, &products).await?;
         let address = row.shipping_address.as_ref().map(|a| &a.0);
         let text = |key: &str| address.and_then(|a| a[key].as_str()).map(str::to_string);
         let mut request = TaxRequest {
@@ -648,6 +652,7 @@ impl CartService {
                 id: CartLineId::parse(&l.id).map_err(|_| internal("line id"))?,
                 variant_id: variant.id,
                 product_id: variant.product_id,
+                product_title: titles.get(&variant.product_id.to_string()).cloned().unwrap_or_default(),
                 title: variant.title.clone(),
                 sku: variant.sku.clone(),
                 quantity,

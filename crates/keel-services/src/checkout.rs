@@ -154,6 +154,54 @@ pub(crate) async fn load_order(c: &mut Conn<'_>, id: &str) -> Result<Option<Orde
     Ok(Some(view(row, lines)?))
 }
 
+/// An address as printed lines: name, street, town, country.
+fn address_lines(address: &Value) -> Vec<String> {
+    let text = |key: &str| address[key].as_str().unwrap_or_default().trim().to_string();
+    let name = format!("{} {}", text("first_name"), text("last_name")).trim().to_string();
+    let town = [text("postal_code"), text("city"), text("province")]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    [name, text("company"), text("line1"), text("line2"), town, text("country_code")]
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The invoice of an order (its number is the order's).
+fn invoice_of(order: &Order) -> crate::documents::Invoice {
+    let ship_to = address_lines(&order.shipping_address);
+    let bill_to = order.billing_address.as_ref().map_or_else(|| ship_to.clone(), address_lines);
+    let mut bill_to = bill_to;
+    bill_to.push(order.email.clone());
+    let tax_label = if order.tax_inclusive { "Tax included" } else { "Tax" };
+    crate::documents::Invoice {
+        number: order.number.to_string(),
+        issued_on: order.created_at.format("%Y-%m-%d").to_string(),
+        seller: vec!["Keel Demo Shop".into(), "1 Commerce Way".into(), "Springfield".into()],
+        bill_to,
+        ship_to,
+        lines: order
+            .lines
+            .iter()
+            .map(|l| crate::documents::InvoiceLine {
+                description: l.title.clone(),
+                sku: l.sku.clone(),
+                quantity: i64::from(l.quantity),
+                unit_price: l.unit_price,
+                total: l.subtotal,
+            })
+            .collect(),
+        subtotal: order.subtotal,
+        discount: order.discount_total,
+        shipping: order.shipping_total,
+        taxes: vec![(tax_label.to_string(), order.tax_total)],
+        total: order.total,
+    }
+}
+
 /// What a failed checkout answered, kept to answer its replays the same way.
 fn stored_error(err: &ServiceError) -> Option<Value> {
     match err {
@@ -199,6 +247,7 @@ pub struct CheckoutService {
     db: Db,
     carts: CartService,
     providers: Providers,
+    files: keel_platform::files::FileStore,
 }
 
 /// What the first step hands to the next ones.
@@ -210,8 +259,8 @@ struct Started {
 }
 
 impl CheckoutService {
-    pub fn new(db: Db, carts: CartService, providers: Providers) -> Self {
-        CheckoutService { db, carts, providers }
+    pub fn new(db: Db, carts: CartService, providers: Providers, files: keel_platform::files::FileStore) -> Self {
+        CheckoutService { db, carts, providers, files }
     }
 
     /// Checks a cart out (see the module docs). Returns the order and whether this answers a
@@ -471,7 +520,11 @@ impl CheckoutService {
                 position: i32::try_from(i).unwrap_or(i32::MAX),
                 variant_id: l.variant_id.to_string(),
                 product_id: l.product_id.to_string(),
-                title: l.title.clone(),
+                title: if l.title.is_empty() || l.title == "Default" {
+                    l.product_title.clone()
+                } else {
+                    format!("{} – {}", l.product_title, l.title)
+                },
                 sku: l.sku.clone(),
                 quantity: i32::try_from(l.quantity).unwrap_or(i32::MAX),
                 unit_price: l.unit_price.amount,
@@ -510,6 +563,15 @@ impl CheckoutService {
         let data = json!({"order_id": order.id, "number": order.number, "email": order.email,
             "total": order.total, "customer_id": order.customer_id});
         events::record(&mut c, "order.placed", "order", &order_id, data).await?;
+        let lines: Vec<Value> = order
+            .lines
+            .iter()
+            .map(|l| json!({"title": l.title, "quantity": l.quantity, "total": l.total.to_string()}))
+            .collect();
+        let mail = json!({"order_number": order.number.to_string(), "total": order.total.to_string(), "lines": lines});
+        let unique = Some(format!("order-confirmation:{order_id}"));
+        crate::mail::send_later(&mut c, &order.email, crate::mail::Template::OrderConfirmation, mail, unique).await?;
+        crate::documents::render_invoice_later(&mut c, &invoice_of(&order)).await?;
         tx.commit().await?;
         Ok(order)
     }
@@ -600,6 +662,18 @@ impl CheckoutService {
             None => email.is_some_and(|e| e.trim().eq_ignore_ascii_case(&order.email)),
         };
         if mine { Ok(order) } else { Err(ServiceError::NotFound { entity: "order" }) }
+    }
+
+    /// An order's invoice PDF, for whoever may read the order (see [`Self::order`]). 404 until
+    /// the worker has rendered it (moments after the order is placed).
+    pub async fn invoice(&self, id: OrderId, who: Option<CustomerPrincipal>, email: Option<&str>) -> Result<Vec<u8>> {
+        let order = self.order(id, who, email).await?;
+        let key = crate::documents::invoice_key(&order.number.to_string());
+        self.files
+            .get(&key)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+            .ok_or(ServiceError::NotFound { entity: "invoice (it is being prepared; retry shortly)" })
     }
 
     /// A customer's orders, newest first.

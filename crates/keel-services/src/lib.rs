@@ -59,6 +59,8 @@ pub struct ServiceOptions {
     pub secrets: keel_platform::secrets::SecretBox,
     /// Tax and fulfillment providers (built-in: the rate table and `manual` shipping).
     pub providers: providers::Providers,
+    /// Where generated documents (invoice PDFs) are kept.
+    pub files: keel_platform::files::FileStore,
 }
 
 impl Default for ServiceOptions {
@@ -70,6 +72,7 @@ impl Default for ServiceOptions {
             oidc_providers: Vec::new(),
             secrets: keel_platform::secrets::SecretBox::ephemeral(),
             providers: providers::Providers::default(),
+            files: keel_platform::files::FileStore::local(std::env::temp_dir().join("keel-files")),
         }
     }
 }
@@ -126,7 +129,12 @@ impl Services {
             ),
             audit: identity::audit::AuditService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
-            checkout: checkout::CheckoutService::new(db.clone(), carts.clone(), options.providers.clone()),
+            checkout: checkout::CheckoutService::new(
+                db.clone(),
+                carts.clone(),
+                options.providers.clone(),
+                options.files.clone(),
+            ),
             carts,
             regions: regions::RegionService::new(db.clone(), options.providers.clone()),
             price_lists: price_lists::PriceListService::new(db.clone()),

@@ -1168,3 +1168,25 @@ pub async fn groupings(
     }
     Ok(out)
 }
+
+/// The titles of these products, by id (one statement).
+pub async fn product_titles(c: &mut Conn<'_>, product_ids: &[String]) -> Result<HashMap<String, String>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: String,
+        title: String,
+    }
+    if product_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<Row> = c
+        .fetch_all(
+            &Query::select()
+                .columns([Products::Id, Products::Title])
+                .from(Products::Table)
+                .and_where(Expr::col(Products::Id).is_in(product_ids.iter().cloned()))
+                .to_owned(),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.title)).collect())
+}

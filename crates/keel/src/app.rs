@@ -36,6 +36,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
             payments: vec![Arc::new(paysim(config).await?)],
             ..keel_services::providers::Providers::default()
         },
+        files: file_store(config),
     };
     Ok(Services::with_options(db, options))
 }

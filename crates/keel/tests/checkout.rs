@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TestApp, json_of};
+use common::{SmtpSink, TestApp, json_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -162,6 +162,40 @@ backend_tests! {
         assert_eq!((status, read["number"].clone()), (200, order["number"].clone()));
         assert_eq!(send(app, Method::GET, &order_path, None, None, None).await.0, 404);
         assert_eq!(send(app, Method::GET, &format!("{order_path}?email=other@example.com"), None, None, None).await.0, 404);
+    }
+
+    #[demo = true]
+    async fn the_confirmation_mail_and_the_invoice_reach_only_the_shopper(app) {
+        let sink = SmtpSink::start().await;
+        let config = keel::config::Config { smtp_url: Some(format!("smtp://127.0.0.1:{}", sink.port)), ..app.config.clone() };
+        let registry = keel::app::worker_registry(&app.services, &config).unwrap();
+        let worker = keel_worker::Worker::start(app.services.db.clone(), registry, config.worker()).await.unwrap();
+        let variant = variant_with_stock(app, "CHK-MAIL", 1).await;
+        let cart = ready_cart(app, None, &variant, 1).await;
+        let (status, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), None, Some("mail-1"), Some(visa())).await;
+        assert_eq!(status, 201, "{order}");
+        let number = order["number"].as_i64().unwrap();
+        let message = sink.wait_for_message().await;
+        assert!(message.contains(&format!("Subject: Order {number} confirmed")), "{message}");
+        assert!(message.contains("To: shopper@example.com") && message.contains("Checkout CHK-MAIL"), "{message}");
+        // The invoice is rendered by the worker, then served to the order's owner only.
+        let path = format!("/v1/store/orders/{}/invoice", order["id"].as_str().unwrap());
+        let owner = format!("{path}?email=shopper@example.com");
+        let mut wakeups = app.services.db.job_wakeups().await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let pdf = loop {
+            let res = app.http.get(app.url(&owner)).send().await.unwrap();
+            if res.status() == 200 {
+                assert_eq!(res.headers()["content-type"], "application/pdf");
+                break res.bytes().await.unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "no invoice within 30 s");
+            wakeups.wait(std::time::Duration::from_millis(100)).await;
+        };
+        worker.shutdown().await;
+        assert!(pdf.starts_with(b"%PDF-") && pdf.len() > 500);
+        assert_eq!(app.http.get(app.url(&path)).send().await.unwrap().status(), 404);
+        assert_eq!(app.http.get(app.url(&format!("{path}?email=someone@example.com"))).send().await.unwrap().status(), 404);
     }
 
     #[demo = true]

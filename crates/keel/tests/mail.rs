@@ -5,80 +5,9 @@
 
 mod common;
 
+use common::SmtpSink;
 use keel_services::mail::{Template, send_later};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// An SMTP server that accepts every message and keeps its DATA.
-struct SmtpSink {
-    port: u16,
-    messages: Arc<Mutex<Vec<String>>>,
-    signal: Arc<tokio::sync::Notify>,
-}
-
-impl SmtpSink {
-    async fn start() -> SmtpSink {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let messages: Arc<Mutex<Vec<String>>> = Arc::default();
-        let signal = Arc::new(tokio::sync::Notify::new());
-        let (m, s) = (messages.clone(), signal.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
-                let (m, s) = (m.clone(), s.clone());
-                tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    let mut lines = BufReader::new(read).lines();
-                    write.write_all(b"220 sink ESMTP ready\r\n").await.unwrap();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-                        let reply: &[u8] = match verb.as_str() {
-                            "EHLO" | "HELO" => b"250-sink greets you\r\n250 8BITMIME\r\n",
-                            "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
-                            "DATA" => {
-                                write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await.unwrap();
-                                let mut data = String::new();
-                                while let Ok(Some(l)) = lines.next_line().await {
-                                    if l == "." {
-                                        break;
-                                    }
-                                    data.push_str(&l);
-                                    data.push('\n');
-                                }
-                                m.lock().unwrap().push(data);
-                                s.notify_waiters();
-                                b"250 queued\r\n"
-                            }
-                            "QUIT" => {
-                                write.write_all(b"221 bye\r\n").await.unwrap();
-                                return;
-                            }
-                            _ => b"502 not implemented\r\n",
-                        };
-                        write.write_all(reply).await.unwrap();
-                    }
-                });
-            }
-        });
-        SmtpSink { port, messages, signal }
-    }
-
-    async fn wait_for_message(&self) -> String {
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            let notified = self.signal.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(m) = self.messages.lock().unwrap().first().cloned() {
-                return m;
-            }
-            let left = until.checked_duration_since(Instant::now()).expect("no mail arrived");
-            let _ = tokio::time::timeout(left, notified).await;
-        }
-    }
-}
 
 fn fast_worker() -> keel_worker::WorkerConfig {
     keel_worker::WorkerConfig {

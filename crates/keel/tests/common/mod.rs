@@ -299,3 +299,75 @@ macro_rules! backend_tests {
         }
     )*};
 }
+
+/// An SMTP server that accepts every message and keeps its DATA.
+pub struct SmtpSink {
+    pub port: u16,
+    pub messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    signal: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let messages: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let signal = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (m, s) = (messages.clone(), signal.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (m, s) = (m.clone(), s.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(read));
+                    write.write_all(b"220 sink ESMTP ready\r\n").await.unwrap();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                        let reply: &[u8] = match verb.as_str() {
+                            "EHLO" | "HELO" => b"250-sink greets you\r\n250 8BITMIME\r\n",
+                            "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+                            "DATA" => {
+                                write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await.unwrap();
+                                let mut data = String::new();
+                                while let Ok(Some(l)) = lines.next_line().await {
+                                    if l == "." {
+                                        break;
+                                    }
+                                    data.push_str(&l);
+                                    data.push('\n');
+                                }
+                                m.lock().unwrap().push(data);
+                                s.notify_waiters();
+                                b"250 queued\r\n"
+                            }
+                            "QUIT" => {
+                                write.write_all(b"221 bye\r\n").await.unwrap();
+                                return;
+                            }
+                            _ => b"502 not implemented\r\n",
+                        };
+                        write.write_all(reply).await.unwrap();
+                    }
+                });
+            }
+        });
+        SmtpSink { port, messages, signal }
+    }
+
+    /// The first message, waiting up to 30 s for it.
+    pub async fn wait_for_message(&self) -> String {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let notified = self.signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(m) = self.messages.lock().unwrap().first().cloned() {
+                return m;
+            }
+            let left = until.checked_duration_since(std::time::Instant::now()).expect("no mail arrived");
+            let _ = tokio::time::timeout(left, notified).await;
+        }
+    }
+}

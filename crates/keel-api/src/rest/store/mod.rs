@@ -48,4 +48,5 @@ pub fn account_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::checkout))
         .routes(routes!(orders::list_orders))
         .routes(routes!(orders::get_order))
+        .routes(routes!(orders::get_invoice))
 }

@@ -111,3 +111,23 @@ pub async fn list_orders(
     let next_cursor = if data.len() as u64 == limit { data.last().map(|o| o.id.to_string()) } else { None };
     Ok(Json(OrderPage { data, next_cursor }))
 }
+
+/// The order's invoice as a PDF (moments after the order is placed; 404 until then).
+#[utoipa::path(
+    get, path = "/v1/store/orders/{id}/invoice", tag = "store", operation_id = "store_get_invoice",
+    params(("id" = OrderId, Path), OrderQuery),
+    security((), ("customer" = [])),
+    responses(
+        (status = 200, description = "The invoice", body = String, content_type = "application/pdf"),
+        (status = 404, description = "No such order, not the caller's, or the invoice is not ready yet", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn get_invoice(
+    State(state): State<AppState>,
+    MaybeSignedIn(who): MaybeSignedIn,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiQuery(query): ApiQuery<OrderQuery>,
+) -> Result<Response, ApiError> {
+    let pdf = state.services.checkout.invoice(id, who, query.email.as_deref()).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/pdf")], pdf).into_response())
+}
