@@ -298,11 +298,13 @@ impl CheckoutService {
                 return Err(self.fail(&started.checkout, "reserved", err).await);
             }
             Err(e) => {
-                // The outcome is unknown: release the stock now, and void the payment if the
-                // provider did hold it (now, and again from the recovery job if this fails).
+                // The outcome is unknown: void the payment if the provider did hold it after
+                // all, then release the stock. If the provider cannot be reached for that
+                // either, the checkout stays `reserved` for the recovery job to settle.
                 let err = ServiceError::Unavailable(e.to_string());
-                let err = self.fail(&started.checkout, "reserved", err).await;
-                let _ = self.void_all(provider, &checkout_id).await;
+                if self.void_all(provider, &checkout_id).await.is_ok() {
+                    return Err(self.fail(&started.checkout, "reserved", err).await);
+                }
                 return Err(err);
             }
         };
@@ -395,6 +397,7 @@ impl CheckoutService {
             cart_id: row.id.clone(),
             idempotency_key: key.to_string(),
             request_hash: hash,
+            provider: input.payment.provider.clone(),
             step: "reserved".into(),
             order_id: None,
             error: None,
@@ -630,17 +633,12 @@ impl CheckoutService {
         };
         let mut settled = 0;
         for checkout in stalled {
-            let payment = {
-                let mut conn = self.db.read().await?;
-                repo::payment_of_checkout(&mut conn.conn(), &checkout.id).await?
+            let voided = match self.providers.payment(&checkout.provider) {
+                Some(provider) => self.void_all(provider, &checkout.id).await,
+                None => Err(PaymentError::Unavailable(format!("provider {} is not installed", checkout.provider))),
             };
-            let provider_id = payment.as_ref().map_or("paysim", |p| p.provider.as_str()).to_string();
-            let voided = match self.providers.payment(&provider_id) {
-                Some(provider) => self.void_all(provider, &checkout.id).await.is_ok(),
-                // A checkout that never reached a provider holds no money.
-                None => payment.is_none(),
-            };
-            if !voided {
+            if let Err(e) = voided {
+                tracing::warn!(checkout = %checkout.id, error = %e, "cannot settle an interrupted checkout yet");
                 continue;
             }
             let err = ServiceError::Unavailable("the checkout was interrupted; nothing was charged".into());

@@ -78,6 +78,7 @@ enum Checkouts {
     CartId,
     IdempotencyKey,
     RequestHash,
+    Provider,
     Step,
     OrderId,
     Error,
@@ -378,6 +379,8 @@ pub struct CheckoutRow {
     pub cart_id: String,
     pub idempotency_key: String,
     pub request_hash: String,
+    /// The payment provider it uses.
+    pub provider: String,
     /// `started` → `reserved` → `authorized` → `completed`; or `failed` (compensated).
     pub step: String,
     pub order_id: Option<String>,
@@ -387,11 +390,12 @@ pub struct CheckoutRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const CHECKOUT_COLUMNS: [Checkouts; 9] = [
+const CHECKOUT_COLUMNS: [Checkouts; 10] = [
     Checkouts::Id,
     Checkouts::CartId,
     Checkouts::IdempotencyKey,
     Checkouts::RequestHash,
+    Checkouts::Provider,
     Checkouts::Step,
     Checkouts::OrderId,
     Checkouts::Error,
@@ -408,6 +412,7 @@ pub async fn insert_checkout(c: &mut Conn<'_>, r: &CheckoutRow) -> Result<()> {
             r.cart_id.clone().into(),
             r.idempotency_key.clone().into(),
             r.request_hash.clone().into(),
+            r.provider.clone().into(),
             r.step.clone().into(),
             r.order_id.clone().into(),
             r.error.as_ref().map(|e| e.0.clone()).into(),

@@ -297,3 +297,75 @@ backend_tests! {
         }
     }
 }
+
+/// The payment provider is down during checkout: 503, nothing charged, and the stock stays held
+/// until the provider is back and the recovery job has made sure no payment was taken.
+async fn provider_outage(backend: common::Backend) {
+    // A port with nothing listening: connections are refused until paysim starts on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let tweak_url = url.clone();
+    common::run_with(
+        backend,
+        true,
+        move |c| c.paysim_url = Some(tweak_url),
+        move |app| async move {
+            let variant = variant_with_stock(app, "CHK-OUTAGE", 1).await;
+            let cart = ready_cart(app, None, &variant, 1).await;
+            let (status, problem, _) = send(
+                app,
+                Method::POST,
+                &format!("/v1/store/carts/{cart}/checkout"),
+                None,
+                Some("down-1"),
+                Some(visa()),
+            )
+            .await;
+            assert_eq!((status, problem["code"].as_str()), (503, Some("unavailable")), "{problem}");
+            assert_eq!(stock(app, &variant).await, (1, 1), "held while it is unknown whether money was taken");
+            // Still down: the recovery job cannot settle it yet.
+            assert_eq!(app.services.checkout.recover(chrono::Duration::zero()).await.unwrap(), 0);
+            // The provider is back: recovery finds no payment, releases the stock, and the cart can
+            // be checked out.
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            tokio::spawn(paysim::serve(listener, paysim::Config::default()));
+            assert_eq!(app.services.checkout.recover(chrono::Duration::zero()).await.unwrap(), 1);
+            assert_eq!(stock(app, &variant).await, (1, 0));
+            let (status, again, _) = send(
+                app,
+                Method::POST,
+                &format!("/v1/store/carts/{cart}/checkout"),
+                None,
+                Some("down-1"),
+                Some(visa()),
+            )
+            .await;
+            assert_eq!(
+                (status, again["code"].as_str()),
+                (503, Some("unavailable")),
+                "the failed attempt answers the same"
+            );
+            let (status, order, _) = send(
+                app,
+                Method::POST,
+                &format!("/v1/store/carts/{cart}/checkout"),
+                None,
+                Some("down-2"),
+                Some(visa()),
+            )
+            .await;
+            assert_eq!(status, 201, "{order}");
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_outage_charges_nothing_and_is_settled_later_sqlite() {
+    provider_outage(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_outage_charges_nothing_and_is_settled_later_postgres() {
+    provider_outage(common::Backend::Postgres).await;
+}

@@ -72,6 +72,7 @@ CREATE TABLE checkouts (
     cart_id         TEXT NOT NULL,
     idempotency_key TEXT NOT NULL,
     request_hash    TEXT NOT NULL,
+    provider        TEXT NOT NULL,
     step            TEXT NOT NULL,
     order_id        TEXT,
     error           TEXT,
