@@ -43,6 +43,8 @@ needs!(
     ProductsWrite,
     CustomersRead,
     CustomersWrite,
+    OrdersRead,
+    OrdersWrite,
     PromotionsRead,
     PromotionsWrite,
     InventoryRead,

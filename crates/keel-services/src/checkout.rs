@@ -105,7 +105,8 @@ fn internal(what: &str) -> ServiceError {
     ServiceError::Internal(format!("stored {what}"))
 }
 
-fn view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Result<Order> {
+/// An order row and its lines as the API shows them.
+pub(crate) fn order_view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Result<Order> {
     let currency = Currency::parse(&row.currency).map_err(|_| internal("currency"))?;
     let money = |amount| Money::new(amount, currency);
     Ok(Order {
@@ -151,7 +152,7 @@ fn view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Result<Order> {
 pub(crate) async fn load_order(c: &mut Conn<'_>, id: &str) -> Result<Option<Order>> {
     let Some(row) = repo::find_order(c, id).await? else { return Ok(None) };
     let lines = repo::lines_of(c, std::slice::from_ref(&row.id)).await?;
-    Ok(Some(view(row, lines)?))
+    Ok(Some(order_view(row, lines)?))
 }
 
 /// An address as printed lines: name, street, town, country.
@@ -562,7 +563,7 @@ impl CheckoutService {
                 message: "this checkout was settled by another process".into(),
             });
         }
-        let order = view(row, lines)?;
+        let order = order_view(row, lines)?;
         let data = json!({"order_id": order.id, "number": order.number, "email": order.email,
             "total": order.total, "customer_id": order.customer_id});
         events::record(&mut c, "order.placed", "order", &order_id, data).await?;
@@ -686,7 +687,7 @@ impl CheckoutService {
             .map(|r| {
                 let (mine, rest): (Vec<_>, Vec<_>) = lines.drain(..).partition(|l| l.order_id == r.id);
                 lines = rest;
-                view(r, mine)
+                order_view(r, mine)
             })
             .collect()
     }

@@ -375,6 +375,35 @@ impl InventoryService {
         Ok(())
     }
 
+    /// Puts back on hand what was sold under `reference` (a canceled order): one `restock`
+    /// movement per sale, to the location it left from. Returns the units restocked.
+    pub async fn restock_sales(c: &mut Conn<'_>, reference: &str) -> Result<i64> {
+        let at = now();
+        let mut units = 0;
+        for sale in repo::movements_by_reference(c, reference).await?.into_iter().filter(|m| m.reason == "sale") {
+            let quantity = -sale.on_hand_delta;
+            if quantity <= 0 || !repo::restock(c, &sale.variant_id, &sale.location_id, quantity, at).await? {
+                continue;
+            }
+            repo::insert_movement(
+                c,
+                &repo::MovementRow {
+                    id: MovementId::new().to_string(),
+                    variant_id: sale.variant_id,
+                    location_id: sale.location_id,
+                    on_hand_delta: quantity,
+                    reserved_delta: 0,
+                    reason: "restock".into(),
+                    reference: Some(reference.to_string()),
+                    at,
+                },
+            )
+            .await?;
+            units += quantity;
+        }
+        Ok(units)
+    }
+
     /// Releases reservations past their expiry (a job runs this); returns how many.
     pub async fn expire_reservations(&self) -> Result<usize> {
         let mut tx = self.db.begin().await?;

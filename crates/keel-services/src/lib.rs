@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod mail;
 pub mod oidc;
+pub mod orders;
 pub mod payments;
 pub mod price_lists;
 pub mod promotions;
@@ -91,6 +92,7 @@ pub struct Services {
     pub inventory: inventory::InventoryService,
     pub carts: carts::CartService,
     pub checkout: checkout::CheckoutService,
+    pub orders: orders::OrderService,
     pub regions: regions::RegionService,
     pub price_lists: price_lists::PriceListService,
     pub promotions: promotions::PromotionService,
@@ -129,6 +131,7 @@ impl Services {
             ),
             audit: identity::audit::AuditService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
+            orders: orders::OrderService::new(db.clone(), options.providers.clone()),
             checkout: checkout::CheckoutService::new(
                 db.clone(),
                 carts.clone(),

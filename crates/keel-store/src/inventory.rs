@@ -488,3 +488,35 @@ pub async fn consume(
         .to_owned();
     Ok(c.execute(&stmt).await? == 1)
 }
+
+/// The movements that refer to `reference` (an order's sales, say), oldest first.
+pub async fn movements_by_reference(c: &mut Conn<'_>, reference: &str) -> Result<Vec<MovementRow>> {
+    let q = Query::select()
+        .columns(MOVEMENT_COLUMNS)
+        .from(InventoryMovements::Table)
+        .and_where(Expr::col(InventoryMovements::Reference).eq(reference))
+        .order_by(InventoryMovements::At, Order::Asc)
+        .order_by(InventoryMovements::Id, Order::Asc)
+        .to_owned();
+    c.fetch_all(&q).await
+}
+
+/// Puts `quantity` back on hand at one level (goods returned to the shelf). One statement.
+pub async fn restock(
+    c: &mut Conn<'_>,
+    variant: &str,
+    location: &str,
+    quantity: i64,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let stmt = Query::update()
+        .table(InventoryLevels::Table)
+        .values([
+            (InventoryLevels::OnHand, Expr::col(InventoryLevels::OnHand).add(quantity)),
+            (InventoryLevels::UpdatedAt, Expr::val(at)),
+        ])
+        .and_where(Expr::col(InventoryLevels::VariantId).eq(variant))
+        .and_where(Expr::col(InventoryLevels::LocationId).eq(location))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}

@@ -463,3 +463,36 @@ pub async fn stalled(c: &mut Conn<'_>, before: DateTime<Utc>, limit: u64) -> Res
         .to_owned();
     c.fetch_all(&q).await
 }
+
+/// Admin order search: newest first, before the id `before`; by status and by (part of) email.
+pub async fn search(
+    c: &mut Conn<'_>,
+    status: Option<&str>,
+    email: Option<&str>,
+    before: Option<&str>,
+    limit: u64,
+) -> Result<Vec<OrderRow>> {
+    let mut q = select_orders().order_by(Orders::Id, Order::Desc).limit(limit).to_owned();
+    if let Some(status) = status {
+        q.and_where(Expr::col(Orders::Status).eq(status));
+    }
+    if let Some(email) = email {
+        let pattern = format!("%{}%", crate::catalog::escape_like(&email.to_ascii_lowercase()));
+        q.and_where(Expr::col(Orders::Email).like(sea_query::LikeExpr::new(pattern).escape('\\')));
+    }
+    if let Some(id) = before {
+        q.and_where(Expr::col(Orders::Id).lt(id));
+    }
+    c.fetch_all(&q).await
+}
+
+/// Moves an order from status `from` to `to` (false: it was not at `from`).
+pub async fn transition(c: &mut Conn<'_>, id: &str, from: &str, to: &str, at: DateTime<Utc>) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Orders::Table)
+        .values([(Orders::Status, to.into()), (Orders::UpdatedAt, at.into())])
+        .and_where(Expr::col(Orders::Id).eq(id))
+        .and_where(Expr::col(Orders::Status).eq(from))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}

@@ -199,6 +199,50 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn staff_capture_and_cancel_with_the_money_and_stock_following(app) {
+        let variant = variant_with_stock(app, "CHK-ADMIN", 4).await;
+        let mut orders = Vec::new();
+        for key in ["a", "b"] {
+            let cart = ready_cart(app, None, &variant, 2).await;
+            let (status, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), None, Some(key), Some(visa())).await;
+            assert_eq!(status, 201, "{order}");
+            orders.push(order);
+        }
+        assert_eq!(stock(app, &variant).await, (0, 0));
+        let (status, page) = app.admin_json(Method::GET, "/v1/admin/orders?email=shopper@", None).await;
+        assert_eq!((status, page["data"].as_array().unwrap().len()), (200, 2));
+        assert_eq!(page["data"][0]["id"], orders[1]["id"], "newest first");
+        // Capture the first order's payment.
+        let first = format!("/v1/admin/orders/{}", orders[0]["id"].as_str().unwrap());
+        let (status, detail) = app.admin_json(Method::POST, &format!("{first}/capture"), Some(json!({"amount": 999_999}))).await;
+        assert_eq!(status, 422, "{detail}");
+        let (status, detail) = app.admin_json(Method::POST, &format!("{first}/capture"), Some(json!({}))).await;
+        assert_eq!((status, detail["payment_status"].as_str(), detail["payments"][0]["status"].as_str()), (200, Some("captured"), Some("captured")), "{detail}");
+        let (status, problem) = app.admin_json(Method::POST, &format!("{first}/capture"), Some(json!({}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("not_capturable")));
+        let reference = detail["payments"][0]["reference"].as_str().unwrap().to_string();
+        // Cancel both: the captured one is refunded, the authorised one voided; stock comes back.
+        let (status, canceled) = app.admin_json(Method::POST, &format!("{first}/cancel"), None).await;
+        assert_eq!((status, canceled["status"].as_str(), canceled["payment_status"].as_str()), (200, Some("canceled"), Some("refunded")), "{canceled}");
+        let events: Vec<&str> = canceled["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(events, ["order.placed", "order.paid", "refund.created", "order.canceled"]);
+        let second = format!("/v1/admin/orders/{}", orders[1]["id"].as_str().unwrap());
+        let (_, canceled) = app.admin_json(Method::POST, &format!("{second}/cancel"), None).await;
+        assert_eq!(canceled["payment_status"], "voided");
+        assert_eq!(stock(app, &variant).await, (4, 0));
+        let (status, problem) = app.admin_json(Method::POST, &format!("{second}/cancel"), None).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("not_cancelable")));
+        // paysim agrees: one payment refunded in full, the other voided.
+        let paysim = app.services.providers.payment("paysim").unwrap();
+        let mut conn = app.services.db.read().await.unwrap();
+        let payments = keel_store::orders::payments_of_order(&mut conn.conn(), orders[1]["id"].as_str().unwrap()).await.unwrap();
+        let checkout = payments[0].checkout_id.clone();
+        drop(conn);
+        assert_eq!(paysim.find_by_checkout(&checkout).await.unwrap()[0].status, "voided");
+        assert!(paysim.refund(&reference, 1, "again").await.is_err(), "nothing left to refund");
+    }
+
+    #[demo = true]
     async fn a_declined_card_releases_the_stock_and_leaves_the_cart_usable(app) {
         let variant = variant_with_stock(app, "CHK-DECLINE", 2).await;
         let cart = ready_cart(app, None, &variant, 2).await;

@@ -7,6 +7,7 @@ mod catalog;
 mod customers;
 mod inventory;
 mod jobs;
+mod orders;
 mod pricing;
 mod webhooks;
 
@@ -61,6 +62,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inventory::list_tax_rates, inventory::create_tax_rate))
         .routes(routes!(inventory::delete_tax_rate))
         .routes(routes!(inventory::set_tax_class))
+        .routes(routes!(orders::list_orders))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::capture_order))
+        .routes(routes!(orders::cancel_order))
         .routes(routes!(pricing::list_groups, pricing::create_group))
         .routes(routes!(pricing::get_group, pricing::update_group, pricing::delete_group))
         .routes(routes!(pricing::list_members, pricing::add_members))

@@ -1,0 +1,116 @@
+//! Admin order routes: search, detail with payments and timeline, capture, cancel.
+
+use crate::AppState;
+use crate::auth::{Authorized, OrdersRead, OrdersWrite};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::problem::{ApiError, Problem};
+use axum::Json;
+use axum::extract::State;
+use keel_domain::OrderId;
+use keel_services::checkout::Order;
+use keel_services::orders::{CaptureInput, OrderDetail};
+use serde::{Deserialize, Serialize};
+
+const PROBLEM: &str = "application/problem+json";
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderSearch {
+    /// `placed` or `canceled`.
+    pub status: Option<String>,
+    /// Orders whose email contains this text.
+    pub email: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminOrderPage {
+    pub data: Vec<Order>,
+    pub next_cursor: Option<String>,
+}
+
+/// Orders, newest first.
+#[utoipa::path(
+    get, path = "/v1/admin/orders", tag = "admin", operation_id = "admin_list_orders",
+    params(OrderSearch),
+    security(("admin" = ["orders:read"])),
+    responses(
+        (status = 200, description = "A page of orders", body = AdminOrderPage),
+        (status = 400, description = "Invalid cursor or limit", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn list_orders(
+    _: Authorized<OrdersRead>,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<OrderSearch>,
+) -> Result<Json<AdminOrderPage>, ApiError> {
+    let (limit, before) = crate::rest::id_page(query.limit, 20, query.cursor.as_deref(), OrderId::parse)?;
+    let data = state.services.orders.search(query.status.as_deref(), query.email.as_deref(), before, limit).await?;
+    let next_cursor = if data.len() as u64 == limit { data.last().map(|o| o.id.to_string()) } else { None };
+    Ok(Json(AdminOrderPage { data, next_cursor }))
+}
+
+/// One order with its payments and timeline.
+#[utoipa::path(
+    get, path = "/v1/admin/orders/{id}", tag = "admin", operation_id = "admin_get_order",
+    params(("id" = OrderId, Path)),
+    security(("admin" = ["orders:read"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such order", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn get_order(
+    _: Authorized<OrdersRead>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<OrderId>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.detail(id).await?))
+}
+
+/// Capture the order's authorised payment (all, or `amount`).
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{id}/capture", tag = "admin", operation_id = "admin_capture_order",
+    params(("id" = OrderId, Path)),
+    request_body = CaptureInput,
+    security(("admin" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such order", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Nothing to capture (`not_capturable`, `no_payment`) or the provider refused (`payment_refused`)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "An amount above what is authorised", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "The payment provider could not be reached", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn capture_order(
+    _: Authorized<OrdersWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(input): ApiJson<CaptureInput>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.capture(id, input).await?))
+}
+
+/// Cancel an order that has not shipped: the payment voided (refunded if captured), the stock
+/// put back.
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{id}/cancel", tag = "admin", operation_id = "admin_cancel_order",
+    params(("id" = OrderId, Path)),
+    security(("admin" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such order", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Not cancelable (`not_cancelable`), or the provider refused", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "The payment provider could not be reached", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn cancel_order(
+    _: Authorized<OrdersWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<OrderId>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.cancel(id).await?))
+}
