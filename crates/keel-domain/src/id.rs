@@ -290,6 +290,16 @@ typed_id!(
     CheckoutId,
     "chk"
 );
+typed_id!(
+    /// A shipment of (part of) an order.
+    FulfillmentId,
+    "ful"
+);
+typed_id!(
+    /// Money given back on an order.
+    RefundId,
+    "ref"
+);
 
 impl CartId {
     /// A cart id from a random (version 4) UUID: 122 random bits, not time-ordered.

@@ -57,6 +57,7 @@ pub struct CheckoutInput {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderLine {
+    pub id: keel_domain::OrderLineId,
     pub variant_id: keel_domain::VariantId,
     pub product_id: keel_domain::ProductId,
     pub title: String,
@@ -67,6 +68,11 @@ pub struct OrderLine {
     pub discount_total: Money,
     pub tax_total: Money,
     pub total: Money,
+    /// Units shipped so far.
+    pub fulfilled_quantity: u32,
+    /// Units and money refunded so far.
+    pub refunded_quantity: u32,
+    pub refunded_total: Money,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -76,8 +82,10 @@ pub struct Order {
     pub number: i64,
     /// `placed`, then `canceled` or `completed`.
     pub status: String,
-    /// `authorized`, `captured`, `voided`, `refunded`.
+    /// `authorized`, `captured`, `voided`, `partially_refunded`, `refunded`.
     pub payment_status: String,
+    /// `not_fulfilled`, `partially_fulfilled`, `fulfilled`.
+    pub fulfillment_status: String,
     pub customer_id: Option<CustomerId>,
     pub email: String,
     pub currency: Currency,
@@ -88,6 +96,7 @@ pub struct Order {
     pub shipping_total: Money,
     pub tax_total: Money,
     pub total: Money,
+    pub refunded_total: Money,
     #[schema(value_type = Object)]
     pub shipping_address: Value,
     #[schema(value_type = Option<Object>)]
@@ -114,6 +123,7 @@ pub(crate) fn order_view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Resu
         number: row.number,
         status: row.status,
         payment_status: row.payment_status,
+        fulfillment_status: row.fulfillment_status,
         customer_id: row.customer_id.as_deref().map(CustomerId::parse).transpose().map_err(|_| internal("customer"))?,
         email: row.email,
         currency,
@@ -122,6 +132,7 @@ pub(crate) fn order_view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Resu
             .into_iter()
             .map(|l| {
                 Ok(OrderLine {
+                    id: keel_domain::OrderLineId::parse(&l.id).map_err(|_| internal("line id"))?,
                     variant_id: keel_domain::VariantId::parse(&l.variant_id).map_err(|_| internal("variant id"))?,
                     product_id: keel_domain::ProductId::parse(&l.product_id).map_err(|_| internal("product id"))?,
                     title: l.title,
@@ -132,6 +143,9 @@ pub(crate) fn order_view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Resu
                     discount_total: money(l.discount_total),
                     tax_total: money(l.tax_total),
                     total: money(l.total),
+                    fulfilled_quantity: u32::try_from(l.fulfilled_quantity).unwrap_or(0),
+                    refunded_quantity: u32::try_from(l.refunded_quantity).unwrap_or(0),
+                    refunded_total: money(l.refunded_total),
                 })
             })
             .collect::<Result<_>>()?,
@@ -140,6 +154,7 @@ pub(crate) fn order_view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Resu
         shipping_total: money(row.shipping_total),
         tax_total: money(row.tax_total),
         total: money(row.total),
+        refunded_total: money(row.refunded_total),
         shipping_address: row.shipping_address.0,
         billing_address: row.billing_address.map(|a| a.0),
         shipping: row.shipping.0,
@@ -503,6 +518,9 @@ impl CheckoutService {
             billing_address: cart.billing_address.clone().map(JsonColumn),
             shipping: JsonColumn(json!({"option_id": cart.shipping_option_id, "name": option_name})),
             promotions: JsonColumn(Value::Array(promotions)),
+            fulfillment_status: "not_fulfilled".into(),
+            refunded_total: 0,
+            shipping_refunded: false,
             created_at: at,
             updated_at: at,
         };
@@ -536,6 +554,9 @@ impl CheckoutService {
                 discount_total: l.discount_total.amount,
                 tax_total: l.tax_total.amount,
                 total: l.total.amount,
+                fulfilled_quantity: 0,
+                refunded_quantity: 0,
+                refunded_total: 0,
             })
             .collect();
         repo::insert_lines(&mut c, &lines).await?;

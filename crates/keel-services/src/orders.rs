@@ -8,7 +8,7 @@ use crate::payments::PaymentError;
 use crate::providers::Providers;
 use crate::{Result, ServiceError, events, now};
 use chrono::{DateTime, Utc};
-use keel_domain::{Currency, Money, OrderId, PaymentId};
+use keel_domain::{Currency, FulfillmentId, Money, OrderId, OrderLineId, PaymentId, RefundId, StockLocationId};
 use keel_store::{Db, orders as repo};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -40,6 +40,8 @@ pub struct OrderDetail {
     #[serde(flatten)]
     pub order: Order,
     pub payments: Vec<Payment>,
+    pub fulfillments: Vec<Fulfillment>,
+    pub refunds: Vec<Refund>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -118,7 +120,14 @@ impl OrderService {
             .into_iter()
             .map(|e| TimelineEntry { event: e.event_type, at: e.occurred_at, data: e.data })
             .collect();
-        Ok(OrderDetail { order, payments, timeline })
+        let fulfillments =
+            repo::fulfillments_of(&mut c, &key).await?.into_iter().map(fulfillment_of).collect::<Result<_>>()?;
+        let refunds = repo::refunds_of(&mut c, &key)
+            .await?
+            .into_iter()
+            .map(|r| refund_of(r, order.currency))
+            .collect::<Result<_>>()?;
+        Ok(OrderDetail { order, payments, fulfillments, refunds, timeline })
     }
 
     /// The order and its live payment (authorised or captured), if any.
@@ -175,11 +184,14 @@ impl OrderService {
     /// sold stock put back where it left from.
     pub async fn cancel(&self, id: OrderId) -> Result<OrderDetail> {
         let (order, payment) = self.with_payment(id).await?;
-        if order.status != "placed" {
+        if order.status != "placed" || order.fulfillment_status != "not_fulfilled" || order.refunded_total.amount > 0 {
             return Err(ServiceError::Conflict {
                 code: "not_cancelable",
                 field: "",
-                message: format!("a {} order cannot be canceled", order.status),
+                message: format!(
+                    "a {} order that is {} with {} refunded cannot be canceled (refund it instead)",
+                    order.status, order.fulfillment_status, order.refunded_total
+                ),
             });
         }
         let mut payment = payment.ok_or_else(|| ServiceError::Conflict {
@@ -223,5 +235,325 @@ impl OrderService {
             .await?;
         tx.commit().await?;
         self.detail(id).await
+    }
+}
+
+/// Some units of an order line.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineQuantity {
+    pub line_id: OrderLineId,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfillmentInput {
+    pub lines: Vec<LineQuantity>,
+    /// Where it ships from.
+    pub location_id: Option<StockLocationId>,
+    #[schema(example = "DHL")]
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    /// Email the shopper the tracking details (default true).
+    #[serde(default = "yes")]
+    pub notify: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Fulfillment {
+    pub id: FulfillmentId,
+    pub location_id: Option<StockLocationId>,
+    /// `shipped`, `delivered`.
+    pub status: String,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub lines: Vec<LineQuantity>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    /// Units of lines to refund: each at its share of what the line cost after discounts and
+    /// with its tax (the last units get exactly what remains, so shares sum to the line).
+    #[serde(default)]
+    pub lines: Vec<LineQuantity>,
+    /// Refund the shipping too (once).
+    #[serde(default)]
+    pub shipping: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Refund {
+    pub id: RefundId,
+    pub amount: Money,
+    pub reason: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub lines: Value,
+    pub shipping: bool,
+    /// `succeeded`, `pending` (the provider has not confirmed yet), `failed`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn fulfillment_of(f: repo::FulfillmentRow) -> Result<Fulfillment> {
+    Ok(Fulfillment {
+        id: FulfillmentId::parse(&f.id).map_err(|_| internal("fulfillment id"))?,
+        location_id: f
+            .location_id
+            .as_deref()
+            .map(StockLocationId::parse)
+            .transpose()
+            .map_err(|_| internal("location"))?,
+        status: f.status,
+        carrier: f.carrier,
+        tracking_number: f.tracking_number,
+        lines: serde_json::from_value(f.lines.0).map_err(|_| internal("fulfillment lines"))?,
+        created_at: f.created_at,
+        delivered_at: f.delivered_at,
+    })
+}
+
+fn refund_of(r: repo::RefundRow, currency: Currency) -> Result<Refund> {
+    Ok(Refund {
+        id: RefundId::parse(&r.id).map_err(|_| internal("refund id"))?,
+        amount: Money::new(r.amount, currency),
+        reason: r.reason,
+        lines: r.lines.0,
+        shipping: r.shipping,
+        status: r.status,
+        created_at: r.created_at,
+    })
+}
+
+/// What refunding `quantity` of a line gives back: its share of the line's total, and exactly
+/// what remains for the last units.
+pub fn line_refund(total: i64, quantity: u32, refunded_quantity: u32, refunded_total: i64, refund: u32) -> i64 {
+    let left_units = quantity.saturating_sub(refunded_quantity);
+    if refund >= left_units {
+        return (total - refunded_total).max(0);
+    }
+    let share = i128::from(total) * i128::from(refund) / i128::from(quantity.max(1));
+    i64::try_from(share).unwrap_or(0).min(total - refunded_total).max(0)
+}
+
+impl OrderService {
+    /// Ships some units of an order (all must fit what is not yet shipped).
+    pub async fn fulfill(&self, id: OrderId, input: FulfillmentInput) -> Result<OrderDetail> {
+        if input.lines.is_empty() || input.lines.iter().any(|l| l.quantity == 0) {
+            return Err(ServiceError::invalid("lines", "name at least one line, each with a quantity of 1 or more"));
+        }
+        let text = |raw: &Option<String>, max: usize| {
+            raw.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| t.chars().take(max).collect::<String>())
+        };
+        let key = id.to_string();
+        let at = now();
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let order = load_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
+        if order.status != "placed" {
+            return Err(ServiceError::Conflict {
+                code: "not_fulfillable",
+                field: "",
+                message: format!("a {} order cannot ship", order.status),
+            });
+        }
+        for line in &input.lines {
+            let quantity = i32::try_from(line.quantity).unwrap_or(i32::MAX);
+            if !repo::fulfill_line(&mut c, &key, &line.line_id.to_string(), quantity).await? {
+                return Err(ServiceError::Conflict {
+                    code: "over_fulfilled",
+                    field: "lines",
+                    message: format!("line {} has fewer units left to ship, or is not on this order", line.line_id),
+                });
+            }
+        }
+        let fulfillment = repo::FulfillmentRow {
+            id: FulfillmentId::new().to_string(),
+            order_id: key.clone(),
+            location_id: input.location_id.map(|l| l.to_string()),
+            status: "shipped".into(),
+            carrier: text(&input.carrier, 100),
+            tracking_number: text(&input.tracking_number, 200),
+            lines: keel_store::JsonColumn(
+                serde_json::to_value(&input.lines).map_err(|e| ServiceError::Internal(e.to_string()))?,
+            ),
+            created_at: at,
+            delivered_at: None,
+        };
+        repo::insert_fulfillment(&mut c, &fulfillment).await?;
+        let lines = repo::lines_of(&mut c, std::slice::from_ref(&key)).await?;
+        let shipped: i64 = lines.iter().map(|l| i64::from(l.fulfilled_quantity)).sum();
+        let ordered: i64 = lines.iter().map(|l| i64::from(l.quantity)).sum();
+        let status = if shipped >= ordered { "fulfilled" } else { "partially_fulfilled" };
+        repo::set_fulfillment_status(&mut c, &key, status, at).await?;
+        let data = json!({"order_id": id, "fulfillment_id": fulfillment.id, "lines": input.lines,
+            "carrier": fulfillment.carrier, "tracking_number": fulfillment.tracking_number});
+        events::record(&mut c, "fulfillment.created", "order", &key, data).await?;
+        if status == "fulfilled" {
+            events::record(&mut c, "order.fulfilled", "order", &key, json!({"order_id": id})).await?;
+        }
+        if input.notify {
+            let mail = json!({"order_number": order.number.to_string(),
+                "carrier": fulfillment.carrier.clone().unwrap_or_else(|| "our carrier".into()),
+                "tracking_number": fulfillment.tracking_number.clone().unwrap_or_else(|| "not available".into())});
+            let unique = Some(format!("shipping:{}", fulfillment.id));
+            crate::mail::send_later(&mut c, &order.email, crate::mail::Template::ShippingNotification, mail, unique)
+                .await?;
+        }
+        tx.commit().await?;
+        self.detail(id).await
+    }
+
+    /// Marks a shipment delivered.
+    pub async fn deliver(&self, id: OrderId, fulfillment: FulfillmentId) -> Result<OrderDetail> {
+        let at = now();
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        if !repo::deliver(&mut c, &id.to_string(), &fulfillment.to_string(), at).await? {
+            return Err(ServiceError::NotFound { entity: "shipped fulfillment" });
+        }
+        let data = json!({"order_id": id, "fulfillment_id": fulfillment});
+        events::record(&mut c, "fulfillment.delivered", "order", &id.to_string(), data).await?;
+        tx.commit().await?;
+        self.detail(id).await
+    }
+
+    /// Refunds units of lines and/or the shipping of a captured order. The counters move first
+    /// (conditional updates: never more than a line or the order holds), then the money at the
+    /// provider (idempotent by the refund's id), then the refund is recorded as succeeded; if
+    /// the provider refuses, the counters move back.
+    pub async fn refund(&self, id: OrderId, input: RefundInput) -> Result<OrderDetail> {
+        if input.lines.is_empty() && !input.shipping {
+            return Err(ServiceError::invalid("lines", "name lines to refund, or the shipping"));
+        }
+        if input.lines.iter().any(|l| l.quantity == 0) {
+            return Err(ServiceError::invalid("lines", "each quantity must be 1 or more"));
+        }
+        let key = id.to_string();
+        let at = now();
+        let refund_id = RefundId::new().to_string();
+        let (order, payment, amount, parts) = {
+            let mut tx = self.db.begin().await?;
+            let mut c = tx.conn();
+            let row = repo::find_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
+            let payment = repo::payments_of_order(&mut c, &key).await?.into_iter().find(|p| p.status == "captured");
+            let Some(payment) = payment.filter(|_| row.status == "placed") else {
+                return Err(ServiceError::Conflict {
+                    code: "not_refundable",
+                    field: "",
+                    message: "only a captured, not canceled order can be refunded (cancel an uncaptured one)".into(),
+                });
+            };
+            let lines = repo::lines_of(&mut c, std::slice::from_ref(&key)).await?;
+            let mut parts = Vec::new();
+            let mut amount = 0;
+            for wanted in &input.lines {
+                let line = lines.iter().find(|l| l.id == wanted.line_id.to_string()).ok_or_else(|| {
+                    ServiceError::invalid("lines", format!("line {} is not on this order", wanted.line_id))
+                })?;
+                let share = line_refund(
+                    line.total,
+                    u32::try_from(line.quantity).unwrap_or(0),
+                    u32::try_from(line.refunded_quantity).unwrap_or(0),
+                    line.refunded_total,
+                    wanted.quantity,
+                );
+                let quantity = i32::try_from(wanted.quantity).unwrap_or(i32::MAX);
+                if !repo::refund_line(&mut c, &key, &line.id, quantity, share).await? {
+                    return Err(ServiceError::Conflict {
+                        code: "over_refunded",
+                        field: "lines",
+                        message: format!("line {} has fewer units left to refund", wanted.line_id),
+                    });
+                }
+                parts.push(json!({"line_id": wanted.line_id, "quantity": wanted.quantity, "amount": share}));
+                amount += share;
+            }
+            if input.shipping {
+                amount += row.shipping_total;
+            }
+            if amount <= 0 {
+                return Err(ServiceError::invalid("lines", "nothing left to refund"));
+            }
+            if !repo::add_refunded(&mut c, &key, amount, input.shipping, at).await? {
+                return Err(ServiceError::Conflict {
+                    code: "over_refunded",
+                    field: "shipping",
+                    message: "that would refund more than was paid, or the shipping twice".into(),
+                });
+            }
+            let refund = repo::RefundRow {
+                id: refund_id.clone(),
+                order_id: key.clone(),
+                payment_id: payment.id.clone(),
+                amount,
+                reason: input.reason.as_deref().map(|r| r.chars().take(500).collect()),
+                lines: keel_store::JsonColumn(Value::Array(parts.clone())),
+                shipping: input.shipping,
+                reference: None,
+                status: "pending".into(),
+                created_at: at,
+            };
+            repo::insert_refund(&mut c, &refund).await?;
+            tx.commit().await?;
+            (row, payment, amount, parts)
+        };
+        let provider = self
+            .providers
+            .payment(&payment.provider)
+            .ok_or_else(|| ServiceError::Unavailable(format!("provider {} is not installed", payment.provider)))?;
+        let outcome = provider.refund(payment.reference.as_deref().unwrap_or_default(), amount, &refund_id).await;
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        match outcome {
+            Ok(reference) => {
+                repo::settle_refund(&mut c, &refund_id, "succeeded", Some(&reference)).await?;
+                let fully = order.refunded_total + amount >= order.total;
+                let status = if fully { "refunded" } else { "partially_refunded" };
+                repo::set_payment_status(&mut c, &key, status, at).await?;
+                let currency = Currency::parse(&order.currency).map_err(|_| internal("currency"))?;
+                let data = json!({"order_id": id, "refund_id": refund_id, "amount": Money::new(amount, currency),
+                    "lines": parts, "shipping": input.shipping});
+                events::record(&mut c, "refund.created", "order", &key, data).await?;
+                tx.commit().await?;
+                self.detail(id).await
+            }
+            Err(e) => {
+                // Nothing was given back: the counters return to what they were.
+                repo::settle_refund(&mut c, &refund_id, "failed", None).await?;
+                for part in &parts {
+                    let line = part["line_id"].as_str().unwrap_or_default();
+                    let quantity = -i32::try_from(part["quantity"].as_i64().unwrap_or(0)).unwrap_or(0);
+                    repo::unrefund_line(&mut c, &key, line, quantity, -part["amount"].as_i64().unwrap_or(0)).await?;
+                }
+                repo::unrefund_order(&mut c, &key, amount, input.shipping, at).await?;
+                tx.commit().await?;
+                Err(provider_error(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_refund;
+
+    #[test]
+    fn unit_refunds_of_a_line_sum_to_what_it_cost() {
+        // 3 units for 10.00 after discounts: 3.33, 3.33, and the last unit gets the 3.34 left.
+        let first = line_refund(1000, 3, 0, 0, 1);
+        let second = line_refund(1000, 3, 1, first, 1);
+        let last = line_refund(1000, 3, 2, first + second, 1);
+        assert_eq!((first, second, last), (333, 333, 334));
+        assert_eq!(line_refund(1000, 3, 0, 0, 3), 1000);
+        assert_eq!(line_refund(1000, 3, 3, 1000, 1), 0, "nothing left");
     }
 }

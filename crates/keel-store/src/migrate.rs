@@ -95,6 +95,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0014_orders.sql"),
         include_str!("../migrations/sqlite/0014_orders.sql"),
     ),
+    (
+        15,
+        "fulfillments and refunds",
+        include_str!("../migrations/postgres/0015_fulfillments_refunds.sql"),
+        include_str!("../migrations/sqlite/0015_fulfillments_refunds.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -34,6 +34,9 @@ enum Orders {
     BillingAddress,
     Shipping,
     Promotions,
+    FulfillmentStatus,
+    RefundedTotal,
+    ShippingRefunded,
     CreatedAt,
     UpdatedAt,
 }
@@ -54,6 +57,9 @@ enum OrderLines {
     DiscountTotal,
     TaxTotal,
     Total,
+    FulfilledQuantity,
+    RefundedQuantity,
+    RefundedTotal,
 }
 
 #[derive(Iden)]
@@ -126,11 +132,15 @@ pub struct OrderRow {
     pub shipping: Json<serde_json::Value>,
     /// The promotions that applied: `[{promotion_id, code, name, discount}]`.
     pub promotions: Json<serde_json::Value>,
+    /// `not_fulfilled`, `partially_fulfilled`, `fulfilled`.
+    pub fulfillment_status: String,
+    pub refunded_total: i64,
+    pub shipping_refunded: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const ORDER_COLUMNS: [Orders; 21] = [
+const ORDER_COLUMNS: [Orders; 24] = [
     Orders::Id,
     Orders::Number,
     Orders::CartId,
@@ -150,6 +160,9 @@ const ORDER_COLUMNS: [Orders; 21] = [
     Orders::BillingAddress,
     Orders::Shipping,
     Orders::Promotions,
+    Orders::FulfillmentStatus,
+    Orders::RefundedTotal,
+    Orders::ShippingRefunded,
     Orders::CreatedAt,
     Orders::UpdatedAt,
 ];
@@ -178,6 +191,9 @@ pub async fn insert_order(c: &mut Conn<'_>, o: &OrderRow) -> Result<()> {
             o.billing_address.as_ref().map(|a| a.0.clone()).into(),
             o.shipping.0.clone().into(),
             o.promotions.0.clone().into(),
+            o.fulfillment_status.clone().into(),
+            o.refunded_total.into(),
+            o.shipping_refunded.into(),
             o.created_at.into(),
             o.updated_at.into(),
         ])
@@ -231,9 +247,12 @@ pub struct LineRow {
     pub discount_total: i64,
     pub tax_total: i64,
     pub total: i64,
+    pub fulfilled_quantity: i32,
+    pub refunded_quantity: i32,
+    pub refunded_total: i64,
 }
 
-const LINE_COLUMNS: [OrderLines; 13] = [
+const LINE_COLUMNS: [OrderLines; 16] = [
     OrderLines::Id,
     OrderLines::OrderId,
     OrderLines::Position,
@@ -247,6 +266,9 @@ const LINE_COLUMNS: [OrderLines; 13] = [
     OrderLines::DiscountTotal,
     OrderLines::TaxTotal,
     OrderLines::Total,
+    OrderLines::FulfilledQuantity,
+    OrderLines::RefundedQuantity,
+    OrderLines::RefundedTotal,
 ];
 
 pub async fn insert_lines(c: &mut Conn<'_>, lines: &[LineRow]) -> Result<()> {
@@ -269,6 +291,9 @@ pub async fn insert_lines(c: &mut Conn<'_>, lines: &[LineRow]) -> Result<()> {
             l.discount_total.into(),
             l.tax_total.into(),
             l.total.into(),
+            l.fulfilled_quantity.into(),
+            l.refunded_quantity.into(),
+            l.refunded_total.into(),
         ]);
     }
     c.execute(&stmt).await?;
@@ -495,4 +520,275 @@ pub async fn transition(c: &mut Conn<'_>, id: &str, from: &str, to: &str, at: Da
         .and_where(Expr::col(Orders::Status).eq(from))
         .to_owned();
     Ok(c.execute(&stmt).await? == 1)
+}
+
+/// Counts `quantity` more of a line as shipped, if that does not pass the line's quantity.
+pub async fn fulfill_line(c: &mut Conn<'_>, order_id: &str, line_id: &str, quantity: i32) -> Result<bool> {
+    let stmt = Query::update()
+        .table(OrderLines::Table)
+        .value(OrderLines::FulfilledQuantity, Expr::col(OrderLines::FulfilledQuantity).add(quantity))
+        .and_where(Expr::col(OrderLines::Id).eq(line_id))
+        .and_where(Expr::col(OrderLines::OrderId).eq(order_id))
+        .and_where(Expr::col(OrderLines::FulfilledQuantity).add(quantity).lte(Expr::col(OrderLines::Quantity)))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+/// Counts `quantity` units and `amount` of a line as refunded, if neither passes the line's.
+pub async fn refund_line(c: &mut Conn<'_>, order_id: &str, line_id: &str, quantity: i32, amount: i64) -> Result<bool> {
+    let stmt = Query::update()
+        .table(OrderLines::Table)
+        .values([
+            (OrderLines::RefundedQuantity, Expr::col(OrderLines::RefundedQuantity).add(quantity)),
+            (OrderLines::RefundedTotal, Expr::col(OrderLines::RefundedTotal).add(amount)),
+        ])
+        .and_where(Expr::col(OrderLines::Id).eq(line_id))
+        .and_where(Expr::col(OrderLines::OrderId).eq(order_id))
+        .and_where(Expr::col(OrderLines::RefundedQuantity).add(quantity).lte(Expr::col(OrderLines::Quantity)))
+        .and_where(Expr::col(OrderLines::RefundedTotal).add(amount).lte(Expr::col(OrderLines::Total)))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+/// Adds a refund to the order's total refunded (and marks its shipping refunded), if that does
+/// not pass what was paid or refund the shipping twice.
+pub async fn add_refunded(
+    c: &mut Conn<'_>,
+    order_id: &str,
+    amount: i64,
+    shipping: bool,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let mut stmt = Query::update()
+        .table(Orders::Table)
+        .values([
+            (Orders::RefundedTotal, Expr::col(Orders::RefundedTotal).add(amount)),
+            (Orders::UpdatedAt, Expr::val(at)),
+        ])
+        .and_where(Expr::col(Orders::Id).eq(order_id))
+        .and_where(Expr::col(Orders::RefundedTotal).add(amount).lte(Expr::col(Orders::Total)))
+        .to_owned();
+    if shipping {
+        stmt.value(Orders::ShippingRefunded, true);
+        stmt.and_where(Expr::col(Orders::ShippingRefunded).eq(false));
+    }
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+pub async fn set_fulfillment_status(c: &mut Conn<'_>, order_id: &str, status: &str, at: DateTime<Utc>) -> Result<()> {
+    let stmt = Query::update()
+        .table(Orders::Table)
+        .values([(Orders::FulfillmentStatus, status.into()), (Orders::UpdatedAt, at.into())])
+        .and_where(Expr::col(Orders::Id).eq(order_id))
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+#[derive(Iden)]
+enum Fulfillments {
+    Table,
+    Id,
+    OrderId,
+    LocationId,
+    Status,
+    Carrier,
+    TrackingNumber,
+    Lines,
+    CreatedAt,
+    DeliveredAt,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FulfillmentRow {
+    pub id: String,
+    pub order_id: String,
+    pub location_id: Option<String>,
+    /// `shipped`, `delivered`.
+    pub status: String,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    /// `[{line_id, quantity}]`.
+    pub lines: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+const FULFILLMENT_COLUMNS: [Fulfillments; 9] = [
+    Fulfillments::Id,
+    Fulfillments::OrderId,
+    Fulfillments::LocationId,
+    Fulfillments::Status,
+    Fulfillments::Carrier,
+    Fulfillments::TrackingNumber,
+    Fulfillments::Lines,
+    Fulfillments::CreatedAt,
+    Fulfillments::DeliveredAt,
+];
+
+pub async fn insert_fulfillment(c: &mut Conn<'_>, f: &FulfillmentRow) -> Result<()> {
+    let stmt = Query::insert()
+        .into_table(Fulfillments::Table)
+        .columns(FULFILLMENT_COLUMNS)
+        .values_panic([
+            f.id.clone().into(),
+            f.order_id.clone().into(),
+            f.location_id.clone().into(),
+            f.status.clone().into(),
+            f.carrier.clone().into(),
+            f.tracking_number.clone().into(),
+            f.lines.0.clone().into(),
+            f.created_at.into(),
+            f.delivered_at.into(),
+        ])
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+pub async fn fulfillments_of(c: &mut Conn<'_>, order_id: &str) -> Result<Vec<FulfillmentRow>> {
+    let q = Query::select()
+        .columns(FULFILLMENT_COLUMNS)
+        .from(Fulfillments::Table)
+        .and_where(Expr::col(Fulfillments::OrderId).eq(order_id))
+        .order_by(Fulfillments::Id, Order::Asc)
+        .to_owned();
+    c.fetch_all(&q).await
+}
+
+/// Marks a shipped fulfillment delivered (false: no such shipped fulfillment of this order).
+pub async fn deliver(c: &mut Conn<'_>, order_id: &str, id: &str, at: DateTime<Utc>) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Fulfillments::Table)
+        .values([(Fulfillments::Status, "delivered".into()), (Fulfillments::DeliveredAt, at.into())])
+        .and_where(Expr::col(Fulfillments::Id).eq(id))
+        .and_where(Expr::col(Fulfillments::OrderId).eq(order_id))
+        .and_where(Expr::col(Fulfillments::Status).eq("shipped"))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+#[derive(Iden)]
+enum Refunds {
+    Table,
+    Id,
+    OrderId,
+    PaymentId,
+    Amount,
+    Reason,
+    Lines,
+    Shipping,
+    Reference,
+    Status,
+    CreatedAt,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefundRow {
+    pub id: String,
+    pub order_id: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub reason: Option<String>,
+    /// `[{line_id, quantity, amount}]`.
+    pub lines: Json<serde_json::Value>,
+    pub shipping: bool,
+    /// The provider's id for it.
+    pub reference: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const REFUND_COLUMNS: [Refunds; 10] = [
+    Refunds::Id,
+    Refunds::OrderId,
+    Refunds::PaymentId,
+    Refunds::Amount,
+    Refunds::Reason,
+    Refunds::Lines,
+    Refunds::Shipping,
+    Refunds::Reference,
+    Refunds::Status,
+    Refunds::CreatedAt,
+];
+
+pub async fn insert_refund(c: &mut Conn<'_>, r: &RefundRow) -> Result<()> {
+    let stmt = Query::insert()
+        .into_table(Refunds::Table)
+        .columns(REFUND_COLUMNS)
+        .values_panic([
+            r.id.clone().into(),
+            r.order_id.clone().into(),
+            r.payment_id.clone().into(),
+            r.amount.into(),
+            r.reason.clone().into(),
+            r.lines.0.clone().into(),
+            r.shipping.into(),
+            r.reference.clone().into(),
+            r.status.clone().into(),
+            r.created_at.into(),
+        ])
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+pub async fn refunds_of(c: &mut Conn<'_>, order_id: &str) -> Result<Vec<RefundRow>> {
+    let q = Query::select()
+        .columns(REFUND_COLUMNS)
+        .from(Refunds::Table)
+        .and_where(Expr::col(Refunds::OrderId).eq(order_id))
+        .order_by(Refunds::Id, Order::Asc)
+        .to_owned();
+    c.fetch_all(&q).await
+}
+
+/// Records how a pending refund ended.
+pub async fn settle_refund(c: &mut Conn<'_>, id: &str, status: &str, reference: Option<&str>) -> Result<()> {
+    let stmt = Query::update()
+        .table(Refunds::Table)
+        .values([(Refunds::Status, status.into()), (Refunds::Reference, reference.map(str::to_string).into())])
+        .and_where(Expr::col(Refunds::Id).eq(id))
+        .and_where(Expr::col(Refunds::Status).eq("pending"))
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+/// Moves a line's refund counters back (`quantity` and `amount` are negative).
+pub async fn unrefund_line(c: &mut Conn<'_>, order_id: &str, line_id: &str, quantity: i32, amount: i64) -> Result<()> {
+    let stmt = Query::update()
+        .table(OrderLines::Table)
+        .values([
+            (OrderLines::RefundedQuantity, Expr::col(OrderLines::RefundedQuantity).add(quantity)),
+            (OrderLines::RefundedTotal, Expr::col(OrderLines::RefundedTotal).add(amount)),
+        ])
+        .and_where(Expr::col(OrderLines::Id).eq(line_id))
+        .and_where(Expr::col(OrderLines::OrderId).eq(order_id))
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+/// Moves an order's refunded total back after a refund failed.
+pub async fn unrefund_order(
+    c: &mut Conn<'_>,
+    order_id: &str,
+    amount: i64,
+    shipping: bool,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let mut stmt = Query::update()
+        .table(Orders::Table)
+        .values([
+            (Orders::RefundedTotal, Expr::col(Orders::RefundedTotal).sub(amount)),
+            (Orders::UpdatedAt, Expr::val(at)),
+        ])
+        .and_where(Expr::col(Orders::Id).eq(order_id))
+        .to_owned();
+    if shipping {
+        stmt.value(Orders::ShippingRefunded, false);
+    }
+    c.execute(&stmt).await?;
+    Ok(())
 }

@@ -243,6 +243,55 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn partial_shipments_and_refunds_by_line_and_shipping(app) {
+        app.start_worker().await;
+        let variant = variant_with_stock(app, "CHK-SHIP", 2).await;
+        let cart = ready_cart(app, None, &variant, 2).await;
+        send(app, Method::POST, &format!("/v1/store/carts/{cart}/promotions"), None, None, Some(json!({"code": "WELCOME10"}))).await;
+        let (_, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), None, Some("ship"), Some(visa())).await;
+        // 2 × 20.00 − 10 % = 36.00 on the line, Standard shipping 5.99.
+        assert_eq!((amount(&order["lines"][0]["total"]), amount(&order["shipping_total"]), amount(&order["total"])), (3600, 599, 4199));
+        let path = format!("/v1/admin/orders/{}", order["id"].as_str().unwrap());
+        let line = order["lines"][0]["id"].clone();
+        let (status, problem) = app.admin_json(Method::POST, &format!("{path}/refunds"), Some(json!({"shipping": true}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("not_refundable")), "capture first");
+        assert_eq!(app.admin_json(Method::POST, &format!("{path}/capture"), Some(json!({}))).await.0, 200);
+        // Two shipments of one unit each; a third does not fit.
+        let ship = |quantity: u32, tracking: &str| json!({"lines": [{"line_id": line, "quantity": quantity}], "carrier": "DHL", "tracking_number": tracking});
+        let (status, detail) = app.admin_json(Method::POST, &format!("{path}/fulfillments"), Some(ship(1, "TRACK-1"))).await;
+        assert_eq!((status, detail["fulfillment_status"].as_str()), (200, Some("partially_fulfilled")), "{detail}");
+        let mail = app.wait_for_mail("shopper@example.com", "TRACK-1").await;
+        assert!(mail.contains(&format!("Order {} has shipped", order["number"])), "{mail}");
+        let (status, problem) = app.admin_json(Method::POST, &format!("{path}/fulfillments"), Some(ship(2, "TRACK-X"))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("over_fulfilled")));
+        let (_, detail) = app.admin_json(Method::POST, &format!("{path}/fulfillments"), Some(ship(1, "TRACK-2"))).await;
+        assert_eq!((detail["fulfillment_status"].as_str(), detail["lines"][0]["fulfilled_quantity"].as_i64()), (Some("fulfilled"), Some(2)));
+        let first = detail["fulfillments"][0]["id"].as_str().unwrap().to_string();
+        let (status, detail) = app.admin_json(Method::POST, &format!("{path}/fulfillments/{first}/deliver"), None).await;
+        assert_eq!((status, detail["fulfillments"][0]["status"].as_str()), (200, Some("delivered")));
+        assert_eq!(app.admin_json(Method::POST, &format!("{path}/fulfillments/{first}/deliver"), None).await.0, 404);
+        let (status, problem) = app.admin_json(Method::POST, &format!("{path}/cancel"), None).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("not_cancelable")), "shipped orders are refunded, not canceled");
+        // One unit back (its share of the discounted line) and the shipping, then the last unit.
+        let (status, detail) = app.admin_json(Method::POST, &format!("{path}/refunds"), Some(json!({"lines": [{"line_id": line, "quantity": 1}], "shipping": true, "reason": "damaged"}))).await;
+        assert_eq!(status, 200, "{detail}");
+        assert_eq!((amount(&detail["refunded_total"]), detail["payment_status"].as_str()), (1800 + 599, Some("partially_refunded")));
+        let (status, problem) = app.admin_json(Method::POST, &format!("{path}/refunds"), Some(json!({"lines": [{"line_id": line, "quantity": 2}]}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("over_refunded")));
+        let (status, problem) = app.admin_json(Method::POST, &format!("{path}/refunds"), Some(json!({"shipping": true}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("over_refunded")), "the shipping only once");
+        let (_, detail) = app.admin_json(Method::POST, &format!("{path}/refunds"), Some(json!({"lines": [{"line_id": line, "quantity": 1}]}))).await;
+        assert_eq!((amount(&detail["refunded_total"]), detail["payment_status"].as_str()), (4199, Some("refunded")));
+        let refunds: Vec<i64> = detail["refunds"].as_array().unwrap().iter().map(|r| amount(&r["amount"])).collect();
+        assert_eq!(refunds, [2399, 1800]);
+        let events: Vec<&str> = detail["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(events, ["order.placed", "order.paid", "fulfillment.created", "fulfillment.created", "order.fulfilled", "fulfillment.delivered", "refund.created", "refund.created"]);
+        // paysim has given everything back.
+        let reference = detail["payments"][0]["reference"].as_str().unwrap();
+        assert!(app.services.providers.payment("paysim").unwrap().refund(reference, 1, "more").await.is_err());
+    }
+
+    #[demo = true]
     async fn a_declined_card_releases_the_stock_and_leaves_the_cart_usable(app) {
         let variant = variant_with_stock(app, "CHK-DECLINE", 2).await;
         let cart = ready_cart(app, None, &variant, 2).await;

@@ -6,9 +6,9 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::problem::{ApiError, Problem};
 use axum::Json;
 use axum::extract::State;
-use keel_domain::OrderId;
+use keel_domain::{FulfillmentId, OrderId};
 use keel_services::checkout::Order;
-use keel_services::orders::{CaptureInput, OrderDetail};
+use keel_services::orders::{CaptureInput, FulfillmentInput, OrderDetail, RefundInput};
 use serde::{Deserialize, Serialize};
 
 const PROBLEM: &str = "application/problem+json";
@@ -113,4 +113,69 @@ pub async fn cancel_order(
     ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<OrderDetail>, ApiError> {
     Ok(Json(state.services.orders.cancel(id).await?))
+}
+
+/// Ship units of the order (partial shipments allowed), optionally with tracking; the shopper is
+/// emailed the tracking details unless `notify` is false.
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{id}/fulfillments", tag = "admin", operation_id = "admin_fulfill_order",
+    params(("id" = OrderId, Path)),
+    request_body = FulfillmentInput,
+    security(("admin" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such order", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "More than is left to ship (`over_fulfilled`), or a canceled order (`not_fulfillable`)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "No lines, or a zero quantity", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn fulfill_order(
+    _: Authorized<OrdersWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(input): ApiJson<FulfillmentInput>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.fulfill(id, input).await?))
+}
+
+/// Mark a shipment delivered.
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{id}/fulfillments/{fulfillment_id}/deliver", tag = "admin",
+    operation_id = "admin_deliver_fulfillment",
+    params(("id" = OrderId, Path), ("fulfillment_id" = FulfillmentId, Path)),
+    security(("admin" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such shipped fulfillment on this order", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn deliver_fulfillment(
+    _: Authorized<OrdersWrite>,
+    State(state): State<AppState>,
+    ApiPath((id, fulfillment)): ApiPath<(OrderId, FulfillmentId)>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.deliver(id, fulfillment).await?))
+}
+
+/// Refund units of lines (at their share of what they cost after discounts) and/or the shipping.
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{id}/refunds", tag = "admin", operation_id = "admin_refund_order",
+    params(("id" = OrderId, Path)),
+    request_body = RefundInput,
+    security(("admin" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such order", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Not captured or canceled (`not_refundable`), more than is left (`over_refunded`), or the provider refused", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Nothing named, a zero quantity, or a line not on the order", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "The payment provider could not be reached; nothing was refunded", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn refund_order(
+    _: Authorized<OrdersWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(input): ApiJson<RefundInput>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.refund(id, input).await?))
 }
