@@ -533,3 +533,124 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
     services.db.close().await;
     db.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkouts_spread_over_two_api_processes_never_oversell() {
+    let Some(mut db) = common::Database::create(common::Backend::Postgres).await else { return };
+    let url = db.config.database_url.clone().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let paysim_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(paysim::serve(listener, paysim::Config::default()));
+    db.config.paysim_url = Some(paysim_url.clone());
+    let services = keel::app::open(&db.config).await.unwrap();
+    keel::app::seed_if_empty(&services, |_| {}).await.unwrap();
+    let product = serde_json::from_value(serde_json::json!({"title": "Scarce", "status": "published",
+        "variants": [{"sku": "SCARCE-1", "prices": [{"amount": 2500, "currency": "USD"}]}]}))
+    .unwrap();
+    let variant = services.catalog.create_product(&product).await.unwrap().variants[0].id;
+    services
+        .inventory
+        .set_level(variant, serde_json::from_value(serde_json::json!({"on_hand": 3})).unwrap())
+        .await
+        .unwrap();
+    let carts = &services.carts;
+    let mut ready = Vec::new();
+    for i in 0..16 {
+        let cart =
+            carts.create(serde_json::from_value(serde_json::json!({"currency": "USD"})).unwrap(), None).await.unwrap();
+        carts
+            .add_line(
+                cart.id,
+                None,
+                serde_json::from_value(serde_json::json!({"variant_id": variant, "quantity": 1})).unwrap(),
+            )
+            .await
+            .unwrap();
+        let details = serde_json::json!({"email": format!("race{i}@example.com"),
+            "shipping_address": {"line1": "1 Main St", "city": "Springfield", "country_code": "US"}});
+        carts.update(cart.id, None, serde_json::from_value(details).unwrap()).await.unwrap();
+        let option = carts.shipping_options(cart.id, None).await.unwrap().remove(0);
+        carts
+            .choose_shipping(
+                cart.id,
+                None,
+                serde_json::from_value(serde_json::json!({"option_id": option.id})).unwrap(),
+            )
+            .await
+            .unwrap();
+        ready.push(cart.id);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_port(), free_port()];
+    let mut nodes = Vec::new();
+    for port in ports {
+        let mut node = keel()
+            .current_dir(dir.path())
+            .env("KEEL_DATABASE_URL", &url)
+            .env("KEEL_DEMO_SEED", "false")
+            .env("KEEL_PAYSIM_URL", &paysim_url)
+            .env("KEEL_ADDR", format!("127.0.0.1:{port}"))
+            .args(["serve", "--role", "api"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = Lines::of(node.stderr.take().unwrap());
+        assert!(lines.wait_for("Keel is serving", Duration::from_secs(60)), "a node never started: {:?}", lines.seen);
+        nodes.push(node);
+    }
+    let client = ::reqwest::Client::new();
+    let tasks: Vec<_> = ready
+        .iter()
+        .enumerate()
+        .map(|(i, cart)| {
+            let url = format!("http://127.0.0.1:{}/v1/store/carts/{cart}/checkout", ports[i % 2]);
+            let client = client.clone();
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .header("Idempotency-Key", "race")
+                    .json(&serde_json::json!({"payment": {"provider": "paysim", "token": "tok_visa"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let body: serde_json::Value = res.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut placed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (201, _) => placed += 1,
+            (409, body) if body["code"] == "insufficient_stock" => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    for mut node in nodes {
+        node.kill().unwrap();
+        node.wait().unwrap();
+    }
+    assert_eq!(placed, 3, "exactly as many orders as units");
+    let levels = services.inventory.inventory(variant).await.unwrap().levels;
+    assert_eq!((levels.iter().map(|l| l.on_hand).sum::<i64>(), levels.iter().map(|l| l.reserved).sum::<i64>()), (0, 0));
+    // Only the three winners reached the provider, and each is held for its order.
+    let paysim = services.providers.payment("paysim").unwrap();
+    let mut held = 0;
+    for cart in &ready {
+        let checkout = {
+            let mut conn = services.db.read().await.unwrap();
+            keel_store::orders::find_checkout(&mut conn.conn(), &cart.to_string(), "race").await.unwrap()
+        };
+        if let Some(checkout) = checkout {
+            let payments = paysim.find_by_checkout(&checkout.id).await.unwrap();
+            assert_eq!((checkout.step.as_str(), payments.len()), ("completed", 1));
+            held += 1;
+        }
+    }
+    assert_eq!(held, 3);
+    services.db.close().await;
+    db.drop_now().await;
+}
