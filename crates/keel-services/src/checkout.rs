@@ -264,6 +264,8 @@ pub struct CheckoutService {
     carts: CartService,
     providers: Providers,
     files: keel_platform::files::FileStore,
+    /// Set when payments are captured as soon as the order is placed.
+    capture_with: Option<crate::orders::OrderService>,
 }
 
 /// What the first step hands to the next ones.
@@ -275,8 +277,14 @@ struct Started {
 }
 
 impl CheckoutService {
-    pub fn new(db: Db, carts: CartService, providers: Providers, files: keel_platform::files::FileStore) -> Self {
-        CheckoutService { db, carts, providers, files }
+    pub fn new(
+        db: Db,
+        carts: CartService,
+        providers: Providers,
+        files: keel_platform::files::FileStore,
+        capture_with: Option<crate::orders::OrderService>,
+    ) -> Self {
+        CheckoutService { db, carts, providers, files, capture_with }
     }
 
     /// Checks a cart out (see the module docs). Returns the order and whether this answers a
@@ -330,7 +338,17 @@ impl CheckoutService {
             std::process::abort();
         }
         match self.place(&started, payment).await {
-            Ok(order) => Ok((order, false)),
+            Ok(order) => match &self.capture_with {
+                // The order stands either way: a capture that fails now is left for staff.
+                Some(orders) => match orders.capture(order.id, crate::orders::CaptureInput::default()).await {
+                    Ok(detail) => Ok((detail.order, false)),
+                    Err(e) => {
+                        tracing::warn!(order = %order.id, error = %e, "automatic capture failed; the payment stays authorised");
+                        Ok((order, false))
+                    }
+                },
+                None => Ok((order, false)),
+            },
             Err(err) => {
                 // Give the money back first; the stock and the log follow only once it is.
                 if provider.void(&reference).await.is_ok() {

@@ -62,6 +62,9 @@ pub struct ServiceOptions {
     pub providers: providers::Providers,
     /// Where generated documents (invoice PDFs) are kept.
     pub files: keel_platform::files::FileStore,
+    /// Capture payments as soon as the order is placed (else staff capture them, e.g. when
+    /// shipping).
+    pub auto_capture: bool,
 }
 
 impl Default for ServiceOptions {
@@ -74,6 +77,7 @@ impl Default for ServiceOptions {
             secrets: keel_platform::secrets::SecretBox::ephemeral(),
             providers: providers::Providers::default(),
             files: keel_platform::files::FileStore::local(std::env::temp_dir().join("keel-files")),
+            auto_capture: false,
         }
     }
 }
@@ -112,6 +116,7 @@ impl Services {
         let throttle = identity::throttle::Throttle::new(db.clone(), options.identity.throttle.clone());
         let api_keys = api_keys::ApiKeyService::new(db.clone());
         let carts = carts::CartService::new(db.clone(), options.providers.clone());
+        let orders = orders::OrderService::new(db.clone(), options.providers.clone());
         Services {
             customers: identity::customers::CustomerService::new(
                 db.clone(),
@@ -131,12 +136,13 @@ impl Services {
             ),
             audit: identity::audit::AuditService::new(db.clone()),
             inventory: inventory::InventoryService::new(db.clone()),
-            orders: orders::OrderService::new(db.clone(), options.providers.clone()),
+            orders: orders.clone(),
             checkout: checkout::CheckoutService::new(
                 db.clone(),
                 carts.clone(),
                 options.providers.clone(),
                 options.files.clone(),
+                options.auto_capture.then_some(orders),
             ),
             carts,
             regions: regions::RegionService::new(db.clone(), options.providers.clone()),

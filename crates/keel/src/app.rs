@@ -37,6 +37,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
             ..keel_services::providers::Providers::default()
         },
         files: file_store(config),
+        auto_capture: config.auto_capture,
     };
     Ok(Services::with_options(db, options))
 }

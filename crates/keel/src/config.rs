@@ -87,6 +87,8 @@ pub struct Config {
     pub paysim_url: Option<String>,
     /// `KEEL_PAYSIM_SECRET_KEY`: the simulator's API key.
     pub paysim_secret_key: String,
+    /// `KEEL_AUTO_CAPTURE`: capture payments when the order is placed (default: staff capture).
+    pub auto_capture: bool,
     /// `KEEL_CHECKOUT_STALL_SECS`: a checkout unfinished this long was interrupted by a crash;
     /// the worker then voids its payment and releases its stock.
     pub checkout_stall_secs: i64,
@@ -130,6 +132,7 @@ impl Default for Config {
             paysim_url: None,
             paysim_secret_key: "sk_test_paysim".into(),
             checkout_stall_secs: 120,
+            auto_capture: false,
             tls_cert: None,
             tls_key: None,
             access_token_ttl_secs: 15 * 60,
@@ -183,6 +186,7 @@ const ENV_KEYS: &[&str] = &[
     "paysim_url",
     "paysim_secret_key",
     "checkout_stall_secs",
+    "auto_capture",
 ];
 
 impl Config {

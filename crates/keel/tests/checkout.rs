@@ -462,3 +462,42 @@ async fn a_provider_outage_charges_nothing_and_is_settled_later_sqlite() {
 async fn a_provider_outage_charges_nothing_and_is_settled_later_postgres() {
     provider_outage(common::Backend::Postgres).await;
 }
+
+/// With `KEEL_AUTO_CAPTURE`, the order comes back paid.
+async fn auto_capture(backend: common::Backend) {
+    common::run_with(
+        backend,
+        true,
+        |c| c.auto_capture = true,
+        |app| async move {
+            let variant = variant_with_stock(app, "CHK-AUTO", 1).await;
+            let cart = ready_cart(app, None, &variant, 1).await;
+            let (status, order, _) =
+                send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), None, Some("auto"), Some(visa()))
+                    .await;
+            assert_eq!((status, order["payment_status"].as_str()), (201, Some("captured")), "{order}");
+            let (_, detail) =
+                app.admin_json(Method::GET, &format!("/v1/admin/orders/{}", order["id"].as_str().unwrap()), None).await;
+            let events: Vec<&str> =
+                detail["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+            assert_eq!(events, ["order.placed", "order.paid"]);
+            let mut conn = app.services.db.read().await.unwrap();
+            let checkout = keel_store::orders::find_checkout(&mut conn.conn(), &cart, "auto").await.unwrap().unwrap();
+            drop(conn);
+            let at_paysim =
+                app.services.providers.payment("paysim").unwrap().find_by_checkout(&checkout.id).await.unwrap();
+            assert_eq!(at_paysim[0].status, "captured");
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_capture_answers_a_paid_order_sqlite() {
+    auto_capture(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_capture_answers_a_paid_order_postgres() {
+    auto_capture(common::Backend::Postgres).await;
+}
