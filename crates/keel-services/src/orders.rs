@@ -345,6 +345,51 @@ pub fn line_refund(total: i64, quantity: u32, refunded_quantity: u32, refunded_t
 }
 
 impl OrderService {
+    /// Acts on a payment provider's webhook: verified by its signature, handled once per event
+    /// id (a redelivery is acknowledged and changes nothing). A capture or void done at the
+    /// provider is mirrored on the payment and its order.
+    pub async fn provider_webhook(&self, provider: &str, headers: &[(String, String)], body: &[u8]) -> Result<()> {
+        let p = self.providers.payment(provider).ok_or(ServiceError::NotFound { entity: "payment provider" })?;
+        let header = p.signature_header();
+        let signature = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(header)).map(|(_, v)| v.as_str());
+        let event = p.verify_webhook(signature, body).map_err(|e| ServiceError::Refused {
+            code: "webhook_refused",
+            field: "",
+            message: e.to_string(),
+        })?;
+        let at = now();
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        if !repo::first_delivery(&mut c, provider, &event.id, at).await? {
+            return Ok(());
+        }
+        let payment = repo::payment_by_reference(&mut c, provider, &event.reference).await?;
+        if let Some(mut payment) = payment.filter(|p| p.status == "authorized")
+            && let Some(order_id) = payment.order_id.clone()
+        {
+            let (status, event_type) = match event.change {
+                crate::payments::WebhookChange::Captured { amount } => {
+                    payment.amount = amount.min(payment.amount).max(0);
+                    ("captured", "order.paid")
+                }
+                crate::payments::WebhookChange::Voided => ("voided", "payment.voided"),
+                crate::payments::WebhookChange::Other => ("", ""),
+            };
+            if !status.is_empty() {
+                payment.status = status.into();
+                payment.updated_at = at;
+                repo::update_payment(&mut c, &payment).await?;
+                repo::set_payment_status(&mut c, &order_id, status, at).await?;
+                let currency = Currency::parse(&payment.currency).map_err(|_| internal("currency"))?;
+                let data = json!({"order_id": order_id, "amount": Money::new(payment.amount, currency),
+                    "source": provider, "provider_event": event.id});
+                events::record(&mut c, event_type, "order", &order_id, data).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Ships some units of an order (all must fit what is not yet shipped).
     pub async fn fulfill(&self, id: OrderId, input: FulfillmentInput) -> Result<OrderDetail> {
         if input.lines.is_empty() || input.lines.iter().any(|l| l.quantity == 0) {

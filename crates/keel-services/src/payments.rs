@@ -41,6 +41,28 @@ pub struct ProviderPayment {
     pub amount: i64,
 }
 
+/// What a provider's webhook says happened to a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookChange {
+    /// The money was captured (at the provider, e.g. from its dashboard).
+    Captured { amount: i64 },
+    /// The authorisation was released.
+    Voided,
+    /// Anything Keel does not act on (it is acknowledged all the same).
+    Other,
+}
+
+/// A verified webhook event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// The provider's event id (a redelivery carries the same one).
+    pub id: String,
+    pub kind: String,
+    /// The payment it is about (the provider's reference).
+    pub reference: String,
+    pub change: WebhookChange,
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PaymentError {
     /// No answer, a timeout or a server error: the outcome is unknown; retry or look it up.
@@ -71,6 +93,16 @@ pub trait PaymentProvider: Send + Sync {
         &'a self,
         checkout_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<ProviderPayment>, PaymentError>>;
+    /// The header its webhooks carry their signature in.
+    fn signature_header(&self) -> &'static str {
+        "webhook-signature"
+    }
+    /// Checks a webhook's signature (the provider's header value) and reads the event. A
+    /// provider without webhooks refuses every one.
+    fn verify_webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<WebhookEvent, PaymentError> {
+        let _ = (signature, body);
+        Err(PaymentError::Refused(format!("{} sends no webhooks", self.id())))
+    }
 }
 
 /// Pay on invoice or on delivery: always "held", nothing to call.
@@ -108,10 +140,20 @@ impl PaymentProvider for Manual {
 pub struct Paysim {
     base: String,
     secret_key: String,
+    webhook_secret: String,
     http: reqwest_client::Client,
 }
 
+/// How old a webhook's timestamp may be (replays of older ones are refused).
+const WEBHOOK_TOLERANCE_SECS: i64 = 300;
+
 impl Paysim {
+    /// Webhooks must be signed with `webhook_secret` (default `whsec_paysim`, the simulator's).
+    pub fn with_webhook_secret(mut self, webhook_secret: &str) -> Self {
+        self.webhook_secret = webhook_secret.to_string();
+        self
+    }
+
     pub fn new(base_url: &str, secret_key: &str) -> Self {
         keel_platform::http::install_crypto();
         let http = reqwest_client::Client::builder()
@@ -119,7 +161,12 @@ impl Paysim {
             .redirect(reqwest_client::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Paysim { base: base_url.trim_end_matches('/').to_string(), secret_key: secret_key.to_string(), http }
+        Paysim {
+            base: base_url.trim_end_matches('/').to_string(),
+            secret_key: secret_key.to_string(),
+            webhook_secret: "whsec_paysim".into(),
+            http,
+        }
     }
 
     /// One API call: the status and the JSON body. Transport failures and 5xx are `Unavailable`.
@@ -235,6 +282,53 @@ impl PaymentProvider for Paysim {
             } else {
                 Err(Self::refused(&body))
             }
+        })
+    }
+
+    fn signature_header(&self) -> &'static str {
+        "paysim-signature"
+    }
+
+    fn verify_webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<WebhookEvent, PaymentError> {
+        use hmac::Mac;
+        let refused = |why: &str| PaymentError::Refused(format!("webhook refused: {why}"));
+        let header = signature.ok_or_else(|| refused("no Paysim-Signature header"))?;
+        let mut timestamp = None;
+        let mut given = None;
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+                Some(("v1", v)) => given = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        let (timestamp, given) = timestamp.zip(given).ok_or_else(|| refused("malformed signature"))?;
+        if (chrono::Utc::now().timestamp() - timestamp).abs() > WEBHOOK_TOLERANCE_SECS {
+            return Err(refused("timestamp outside the tolerance"));
+        }
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.webhook_secret.as_bytes())
+            .map_err(|_| refused("bad secret"))?;
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        if !crate::identity::constant_time_eq(&expected, &given) {
+            return Err(refused("signature mismatch"));
+        }
+        let event: Value = serde_json::from_slice(body).map_err(|_| refused("not JSON"))?;
+        let object = &event["data"]["object"];
+        let kind = event["type"].as_str().unwrap_or_default().to_string();
+        let change = match kind.as_str() {
+            "payment_intent.succeeded" => {
+                WebhookChange::Captured { amount: object["amount_received"].as_i64().unwrap_or(0) }
+            }
+            "payment_intent.canceled" => WebhookChange::Voided,
+            _ => WebhookChange::Other,
+        };
+        Ok(WebhookEvent {
+            id: event["id"].as_str().ok_or_else(|| refused("no event id"))?.to_string(),
+            kind,
+            reference: object["id"].as_str().unwrap_or_default().to_string(),
+            change,
         })
     }
 

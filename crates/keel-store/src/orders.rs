@@ -792,3 +792,35 @@ pub async fn unrefund_order(
     c.execute(&stmt).await?;
     Ok(())
 }
+
+#[derive(Iden)]
+enum ProviderEvents {
+    Table,
+    Provider,
+    EventId,
+    ReceivedAt,
+}
+
+/// Records a provider's webhook event as handled; false if it already was.
+pub async fn first_delivery(c: &mut Conn<'_>, provider: &str, event_id: &str, at: DateTime<Utc>) -> Result<bool> {
+    let stmt = Query::insert()
+        .into_table(ProviderEvents::Table)
+        .columns([ProviderEvents::Provider, ProviderEvents::EventId, ProviderEvents::ReceivedAt])
+        .values_panic([provider.into(), event_id.into(), at.into()])
+        .on_conflict(
+            sea_query::OnConflict::columns([ProviderEvents::Provider, ProviderEvents::EventId]).do_nothing().to_owned(),
+        )
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+/// The payment a provider knows by `reference`.
+pub async fn payment_by_reference(c: &mut Conn<'_>, provider: &str, reference: &str) -> Result<Option<PaymentRow>> {
+    let q = Query::select()
+        .columns(PAYMENT_COLUMNS)
+        .from(Payments::Table)
+        .and_where(Expr::col(Payments::Provider).eq(provider))
+        .and_where(Expr::col(Payments::Reference).eq(reference))
+        .to_owned();
+    c.fetch_optional(&q).await
+}

@@ -292,6 +292,43 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn provider_webhooks_are_verified_and_applied_once(app) {
+        let variant = variant_with_stock(app, "CHK-HOOK", 1).await;
+        let cart = ready_cart(app, None, &variant, 1).await;
+        let (_, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), None, Some("hook"), Some(visa())).await;
+        let path = format!("/v1/admin/orders/{}", order["id"].as_str().unwrap());
+        let (_, detail) = app.admin_json(Method::GET, &path, None).await;
+        let reference = detail["payments"][0]["reference"].as_str().unwrap().to_string();
+        // Captured from the provider's side; its webhook tells Keel.
+        app.services.providers.payment("paysim").unwrap().capture(&reference, None).await.unwrap();
+        let total = amount(&order["total"]);
+        let body = json!({"id": "evt_captured_1", "type": "payment_intent.succeeded", "created": 0,
+            "data": {"object": {"id": reference, "status": "succeeded", "amount_received": total}}}).to_string();
+        let deliver = |body: String, signature: Option<String>| async move {
+            let mut req = app.http.post(app.url("/v1/payments/paysim/webhook")).header("content-type", "application/json").body(body);
+            if let Some(signature) = signature {
+                req = req.header("Paysim-Signature", signature);
+            }
+            json_of(req.send().await.unwrap()).await
+        };
+        let now = chrono::Utc::now().timestamp();
+        let signed = paysim::signature("whsec_paysim", now, body.as_bytes());
+        let (status, problem) = deliver(body.replace("succeeded\"", "canceled\""), Some(signed.clone())).await;
+        assert_eq!((status, problem["code"].as_str()), (422, Some("webhook_refused")), "a tampered body");
+        assert_eq!(deliver(body.clone(), None).await.0, 422, "no signature");
+        let stale = paysim::signature("whsec_paysim", now - 3600, body.as_bytes());
+        assert_eq!(deliver(body.clone(), Some(stale)).await.0, 422, "an old delivery replayed");
+        assert_eq!(deliver(body.clone(), Some(signed.clone())).await.0, 204);
+        assert_eq!(deliver(body.clone(), Some(signed)).await.0, 204, "a redelivery is acknowledged");
+        let (_, detail) = app.admin_json(Method::GET, &path, None).await;
+        assert_eq!(detail["payment_status"], "captured");
+        let paid = detail["timeline"].as_array().unwrap().iter().filter(|e| e["event"] == "order.paid").count();
+        assert_eq!(paid, 1, "applied once");
+        let (status, _) = json_of(app.http.post(app.url("/v1/payments/bitcoin/webhook")).body("{}").send().await.unwrap()).await;
+        assert_eq!(status, 404);
+    }
+
+    #[demo = true]
     async fn a_declined_card_releases_the_stock_and_leaves_the_cart_usable(app) {
         let variant = variant_with_stock(app, "CHK-DECLINE", 2).await;
         let cart = ready_cart(app, None, &variant, 2).await;

@@ -36,3 +36,11 @@ CREATE TABLE refunds (
     created_at TEXT NOT NULL
 );
 CREATE INDEX refunds_order_idx ON refunds (order_id, id);
+
+-- Webhook events already handled, per provider: a redelivered event changes nothing.
+CREATE TABLE provider_events (
+    provider    TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (provider, event_id)
+);

@@ -49,4 +49,5 @@ pub fn account_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::list_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::get_invoice))
+        .routes(routes!(orders::payment_webhook))
 }

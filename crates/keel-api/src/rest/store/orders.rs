@@ -131,3 +131,28 @@ pub async fn get_invoice(
     let pdf = state.services.checkout.invoice(id, who, query.email.as_deref()).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/pdf")], pdf).into_response())
 }
+
+/// A payment provider's webhook (signed by the provider; `paysim` signs with
+/// `Paysim-Signature`). A capture or void done at the provider is mirrored on the order; a
+/// redelivered event is acknowledged and changes nothing.
+#[utoipa::path(
+    post, path = "/v1/payments/{provider}/webhook", tag = "store", operation_id = "payment_webhook",
+    params(("provider" = String, Path, description = "The provider's name, e.g. `paysim`")),
+    request_body(content = Object, description = "The provider's event, as it sends it"),
+    responses(
+        (status = 204, description = "Handled (or already handled)"),
+        (status = 404, description = "No such provider", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Bad or missing signature, stale timestamp (`webhook_refused`)", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn payment_webhook(
+    State(state): State<AppState>,
+    ApiPath(provider): ApiPath<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    let headers: Vec<(String, String)> =
+        headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
+    state.services.orders.provider_webhook(&provider, &headers, &body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
