@@ -213,15 +213,18 @@ pub fn unit_price<'a>(
 }
 
 /// Sums lines and a shipping line (already priced with [`line`]).
+///
+/// The parts add up like an invoice: `shipping_total` is the shipping as listed (before its
+/// discount), `discount_total` and `tax_total` include the shipping's, so
+/// `total = subtotal − discount_total + shipping_total (+ tax_total when prices exclude tax)`.
 pub fn cart(lines: &[LineAmounts], shipping: Option<LineAmounts>) -> CartAmounts {
     let sum = |f: fn(&LineAmounts) -> i64| lines.iter().map(f).sum::<i64>();
-    let shipping_total = shipping.map_or(0, |s| s.total);
     CartAmounts {
         subtotal: sum(|l| l.subtotal),
         discount_total: sum(|l| l.discount) + shipping.map_or(0, |s| s.discount),
-        shipping_total,
+        shipping_total: shipping.map_or(0, |s| s.subtotal),
         tax_total: sum(|l| l.tax) + shipping.map_or(0, |s| s.tax),
-        total: sum(|l| l.total) + shipping_total,
+        total: sum(|l| l.total) + shipping.map_or(0, |s| s.total),
     }
 }
 
@@ -470,6 +473,7 @@ mod tests {
             lines in prop::collection::vec((0i64..100_000, 1u32..20, 0u32..3000), 1..50),
             discount_share in 0u32..=10_000,
             inclusive in any::<bool>(),
+            shipping_discount in 0i64..600,
         ) {
             let mode = if inclusive { TaxMode::Inclusive } else { TaxMode::Exclusive };
             let subtotals: Vec<i64> = lines.iter().map(|(u, q, _)| u * i64::from(*q)).collect();
@@ -477,11 +481,15 @@ mod tests {
             let shares = allocate(discount, &subtotals);
             let priced: Vec<LineAmounts> =
                 lines.iter().zip(&shares).map(|((u, q, r), d)| line(*u, *q, *d, TaxRate(*r), mode)).collect();
-            let shipping = line(499, 1, 0, TaxRate(2000), mode);
+            let shipping = line(499, 1, shipping_discount, TaxRate(2000), mode);
             let c = cart(&priced, Some(shipping));
-            prop_assert_eq!(c.discount_total, discount);
+            prop_assert_eq!(c.discount_total, discount + shipping.discount);
             prop_assert_eq!(c.total, priced.iter().map(|l| l.total).sum::<i64>() + shipping.total);
             prop_assert_eq!(c.tax_total, priced.iter().map(|l| l.tax).sum::<i64>() + shipping.tax);
+            prop_assert_eq!(c.shipping_total, 499);
+            // The parts add up like an invoice.
+            let added_tax = if inclusive { 0 } else { c.tax_total };
+            prop_assert_eq!(c.total, c.subtotal - c.discount_total + c.shipping_total + added_tax);
             prop_assert!(c.total >= 0);
         }
     }

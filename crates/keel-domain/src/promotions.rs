@@ -157,14 +157,16 @@ fn discount_of(benefit: &Benefit, lines: &[PromoLine], targets: &[usize], remain
     per_line
 }
 
-fn applies(p: &Promotion, lines: &[PromoLine]) -> Vec<usize> {
+/// The lines a promotion targets, or `None` when its minimum is not met (then it gives nothing,
+/// free shipping included).
+fn applies(p: &Promotion, lines: &[PromoLine]) -> Option<Vec<usize>> {
     let targets: Vec<usize> =
         (0..lines.len()).filter(|&i| p.items.as_ref().is_none_or(|f| f.matches(&lines[i]))).collect();
     let subtotal: i64 = targets.iter().map(|&i| lines[i].subtotal()).sum();
     if p.min_subtotal.is_some_and(|min| subtotal < min) {
-        return Vec::new();
+        return None;
     }
-    targets
+    Some(targets)
 }
 
 /// Applies promotions in order to what remains, returning each one that gave something.
@@ -173,7 +175,7 @@ fn apply_in_order(lines: &[PromoLine], shipping: i64, promotions: &[&Promotion])
     let mut shipping_left = shipping.max(0);
     let mut out = Vec::new();
     for p in promotions {
-        let targets = applies(p, lines);
+        let Some(targets) = applies(p, lines) else { continue };
         let free_shipping = matches!(p.benefit, Benefit::FreeShipping);
         if targets.is_empty() && !(free_shipping && p.items.is_none()) {
             continue;
@@ -292,6 +294,9 @@ mod tests {
         assert_eq!(apply(&lines, 0, &[tiers])[0].total(), 500);
         let ship = apply(&lines, 599, &[promo("ship", Benefit::FreeShipping)]);
         assert_eq!((ship[0].shipping, ship[0].lines.iter().sum::<i64>()), (599, 0));
+        let mut over = promo("ship-over", Benefit::FreeShipping);
+        over.min_subtotal = Some(10_000);
+        assert!(apply(&lines, 599, &[over]).is_empty(), "free shipping over 100.00 needs 100.00 of items");
     }
 
     fn arb_benefit() -> impl Strategy<Value = Benefit> {

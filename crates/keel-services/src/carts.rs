@@ -739,8 +739,17 @@ impl CartService {
             ship = after;
             outcome = promotions::evaluate(c, &context, &mut promo_lines, ship.unwrap_or(0)).await?;
         }
+        // The outcome shown is the one applied: its line discounts, and shipping priced for the
+        // lines as they now stand (free shipping takes all of it).
+        for (k, &i) in buyable.iter().enumerate() {
+            priced.lines[i].set_discount(outcome.line_discounts[k], priced.mode);
+        }
+        let ship = match option {
+            Some(o) => self.option_price(o, priced, row).await?,
+            None => None,
+        };
         let shipping = ship.map(|price| {
-            let free = outcome.shipping_discount.min(price);
+            let free = if outcome.shipping_discount > 0 { price } else { 0 };
             pricing::line(price, 1, free, priced.rate, priced.mode)
         });
         Ok((shipping, outcome.promotions, outcome.applied))

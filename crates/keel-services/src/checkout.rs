@@ -274,6 +274,8 @@ struct Started {
     cart: crate::carts::Cart,
     applied: Vec<PromotionId>,
     customer_key: String,
+    /// The units reserved (untracked and backordered lines reserve none).
+    reserved_units: i64,
 }
 
 impl CheckoutService {
@@ -321,23 +323,36 @@ impl CheckoutService {
                 let err = ServiceError::PaymentDeclined { reason: code, message };
                 return Err(self.fail(&started.checkout, "reserved", err).await);
             }
-            Err(e) => {
-                // The outcome is unknown: void the payment if the provider did hold it after
-                // all, then release the stock. If the provider cannot be reached for that
-                // either, the checkout stays `reserved` for the recovery job to settle.
-                let err = ServiceError::Unavailable(e.to_string());
-                if self.void_all(provider, &checkout_id).await.is_ok() {
-                    return Err(self.fail(&started.checkout, "reserved", err).await);
+            Err(first) => {
+                // The outcome is unknown. Asking again with the same key learns it if the first
+                // request got through (the provider answers it again); if not, the checkout
+                // stays `reserved` and the recovery job settles it once the provider answers:
+                // the stock stays held while it is unknown whether money was taken.
+                match provider.authorize(&request).await {
+                    Ok(Authorization::Held { reference }) => reference,
+                    Ok(Authorization::Declined { code, message }) => {
+                        let err = ServiceError::PaymentDeclined { reason: code, message };
+                        return Err(self.fail(&started.checkout, "reserved", err).await);
+                    }
+                    Err(_) => return Err(ServiceError::Unavailable(first.to_string())),
                 }
+            }
+        };
+        let payment = match self.authorized(&started, provider.id(), &reference).await {
+            Ok(payment) => payment,
+            Err(err) => {
+                // The recovery job took this checkout over meanwhile: give the money back.
+                let _ = provider.void(&reference).await;
                 return Err(err);
             }
         };
-        let payment = self.authorized(&started, provider.id(), &reference).await?;
         if std::env::var("KEEL_FAILPOINT").is_ok_and(|f| f == "checkout.after_authorize") {
             tracing::error!("failpoint checkout.after_authorize: the process stops here");
             std::process::abort();
         }
         match self.place(&started, payment).await {
+            // Manual payments are settled by staff, never captured automatically.
+            Ok(order) if provider.id() == "manual" => Ok((order, false)),
             Ok(order) => match &self.capture_with {
                 // The order stands either way: a capture that fails now is left for staff.
                 Some(orders) => match orders.capture(order.id, crate::orders::CaptureInput::default()).await {
@@ -448,8 +463,9 @@ impl CheckoutService {
         })?;
         let expires = at + chrono::Duration::minutes(RESERVATION_MINUTES);
         let locations = (!region_locations.is_empty()).then_some(region_locations.as_slice());
+        let mut reserved_units = 0;
         for line in &cart.lines {
-            InventoryService::reserve(
+            let reservation = InventoryService::reserve(
                 &mut c,
                 Owner::Order(&checkout.id),
                 line.variant_id,
@@ -458,10 +474,11 @@ impl CheckoutService {
                 Some(expires),
             )
             .await?;
+            reserved_units += reservation.map_or(0, |r| r.quantity);
         }
         tx.commit().await?;
         let customer_key = customer_key.unwrap_or_else(|| format!("checkout:{}", checkout.id));
-        Ok(Ok(Started { checkout, cart, applied, customer_key }))
+        Ok(Ok(Started { checkout, cart, applied, customer_key, reserved_units }))
     }
 
     /// Step 2's record: the payment held, the checkout `authorized`.
@@ -522,6 +539,7 @@ impl CheckoutService {
             cart_id: cart.id.to_string(),
             customer_id: cart.customer_id.map(|c| c.to_string()),
             email: cart.email.clone().unwrap_or_default(),
+            customer_key: started.customer_key.clone(),
             region_id: cart.region_id.to_string(),
             currency: cart.currency.code().to_string(),
             tax_inclusive: cart.tax_inclusive,
@@ -534,7 +552,8 @@ impl CheckoutService {
             total: cart.total.amount,
             shipping_address: JsonColumn(cart.shipping_address.clone().unwrap_or_default()),
             billing_address: cart.billing_address.clone().map(JsonColumn),
-            shipping: JsonColumn(json!({"option_id": cart.shipping_option_id, "name": option_name})),
+            shipping: JsonColumn(json!({"option_id": cart.shipping_option_id, "name": option_name,
+                "paid": cart.total.amount - cart.lines.iter().map(|l| l.total.amount).sum::<i64>()})),
             promotions: JsonColumn(Value::Array(promotions)),
             fulfillment_status: "not_fulfilled".into(),
             refunded_total: 0,
@@ -578,8 +597,16 @@ impl CheckoutService {
             })
             .collect();
         repo::insert_lines(&mut c, &lines).await?;
-        InventoryService::consume_owner(&mut c, Owner::Order(&started.checkout.id), &format!("order:{order_id}"))
-            .await?;
+        let sold =
+            InventoryService::consume_owner(&mut c, Owner::Order(&started.checkout.id), &format!("order:{order_id}"))
+                .await?;
+        if sold != started.reserved_units {
+            return Err(ServiceError::Conflict {
+                code: "reservation_expired",
+                field: "",
+                message: "the stock held for this checkout was released meanwhile; check out again".into(),
+            });
+        }
         crate::promotions::redeem(&mut c, &started.applied, &started.customer_key).await?;
         payment.order_id = Some(order_id.clone());
         payment.updated_at = at;
@@ -637,8 +664,11 @@ impl CheckoutService {
                 updated_at: now(),
                 ..checkout.clone()
             };
-            repo::advance(&mut c, &next, from).await?;
-            tx.commit().await?;
+            // Only the process that moves the log compensates; another already did (or the
+            // order was placed), so this transaction rolls back.
+            if repo::advance(&mut c, &next, from).await? {
+                tx.commit().await?;
+            }
             Ok(())
         }
         .await;
@@ -673,6 +703,16 @@ impl CheckoutService {
         };
         let mut settled = 0;
         for checkout in stalled {
+            // Take it over first, so a live process that was only slow notices and backs off.
+            let claimed = {
+                let mut tx = self.db.begin().await?;
+                let claimed = repo::claim(&mut tx.conn(), &checkout.id, &checkout.step, now()).await?;
+                tx.commit().await?;
+                claimed
+            };
+            if !claimed {
+                continue;
+            }
             let voided = match self.providers.payment(&checkout.provider) {
                 Some(provider) => self.void_all(provider, &checkout.id).await,
                 None => Err(PaymentError::Unavailable(format!("provider {} is not installed", checkout.provider))),
@@ -682,8 +722,7 @@ impl CheckoutService {
                 continue;
             }
             let err = ServiceError::Unavailable("the checkout was interrupted; nothing was charged".into());
-            let from = checkout.step.clone();
-            self.fail(&checkout, &from, err).await;
+            self.fail(&checkout, "recovering", err).await;
             settled += 1;
         }
         Ok(settled)

@@ -359,9 +359,12 @@ impl InventoryService {
 
     /// Turns `owner`'s reservations into sold stock (on hand and reserved both drop), in the
     /// caller's transaction, logged as `sale` movements referring to `reference`.
-    pub async fn consume_owner(c: &mut Conn<'_>, owner: Owner<'_>, reference: &str) -> Result<()> {
+    /// Returns the units consumed (the caller checks they are all it reserved: reservations
+    /// that expired meanwhile are gone).
+    pub async fn consume_owner(c: &mut Conn<'_>, owner: Owner<'_>, reference: &str) -> Result<i64> {
         let (kind, id) = owner.parts();
         let at = now();
+        let mut units = 0;
         for r in repo::reservations_by_owner(c, kind, id).await? {
             let Some(taken) = repo::take_reservation(c, &r.id).await? else { continue };
             if !repo::consume(c, &taken.variant_id, &taken.location_id, taken.quantity, at).await? {
@@ -371,8 +374,9 @@ impl InventoryService {
             movement.on_hand_delta = -taken.quantity;
             movement.reference = Some(reference.to_string());
             repo::insert_movement(c, &movement).await?;
+            units += taken.quantity;
         }
-        Ok(())
+        Ok(units)
     }
 
     /// Puts back on hand what was sold under `reference` (a canceled order): one `restock`

@@ -226,6 +226,13 @@ impl OrderService {
         repo::update_payment(&mut c, &payment).await?;
         repo::set_payment_status(&mut c, &id.to_string(), &payment.status, at).await?;
         let units = InventoryService::restock_sales(&mut c, &format!("order:{id}")).await?;
+        // The promotions it used count as unused again.
+        let key = repo::find_order(&mut c, &id.to_string()).await?.map(|o| o.customer_key).unwrap_or_default();
+        for p in order.promotions.as_array().into_iter().flatten() {
+            if let Some(promotion) = p["promotion_id"].as_str() {
+                keel_store::promotions::uncount_use(&mut c, promotion, &key).await?;
+            }
+        }
         if let Some(refund_id) = &refund {
             let amount = Money::new(payment.amount, order.currency);
             let data = json!({"order_id": id, "refund_id": refund_id, "amount": amount});
@@ -523,7 +530,8 @@ impl OrderService {
                 amount += share;
             }
             if input.shipping {
-                amount += row.shipping_total;
+                // What the shopper paid for shipping: after its discount, with its tax.
+                amount += row.shipping.0["paid"].as_i64().unwrap_or(0).max(0);
             }
             if amount <= 0 {
                 return Err(ServiceError::invalid("lines", "nothing left to refund"));

@@ -606,6 +606,12 @@ impl PromotionService {
             usage_limit: pick(patch.usage_limit, current.usage_limit),
             per_customer_limit: pick(patch.per_customer_limit, current.per_customer_limit),
         };
+        if input.usage_limit.is_some_and(|limit| limit < current.usage_count) {
+            return Err(ServiceError::invalid(
+                "usage_limit",
+                format!("it has been used {} times already; set at least that", current.usage_count),
+            ));
+        }
         let mut row = check(&mut c, &input, groups_changed).await?;
         row.id = id.to_string();
         repo::update(&mut c, &row).await?;

@@ -150,13 +150,16 @@ pub struct Providers {
     pub tax: Arc<dyn TaxProvider>,
     /// `manual` is always there; these come in addition.
     pub fulfillment: Vec<Arc<dyn FulfillmentProvider>>,
-    /// `manual` is always there; these (`paysim`, …) come in addition.
+    /// Card and other providers (`paysim`, …).
     pub payments: Vec<Arc<dyn crate::payments::PaymentProvider>>,
+    /// Offer `manual` payment (on invoice or on delivery: orders placed unpaid). Off by default,
+    /// since anyone could then place orders without paying.
+    pub manual_payments: bool,
 }
 
 impl Default for Providers {
     fn default() -> Self {
-        Providers { tax: Arc::new(RateTable), fulfillment: Vec::new(), payments: Vec::new() }
+        Providers { tax: Arc::new(RateTable), fulfillment: Vec::new(), payments: Vec::new(), manual_payments: false }
     }
 }
 
@@ -172,7 +175,7 @@ impl Providers {
     /// The payment provider named `id`.
     pub fn payment(&self, id: &str) -> Option<&dyn crate::payments::PaymentProvider> {
         if id == "manual" {
-            return Some(&crate::payments::Manual);
+            return self.manual_payments.then_some(&crate::payments::Manual as &dyn crate::payments::PaymentProvider);
         }
         self.payments.iter().find(|p| p.id() == id).map(|p| p.as_ref())
     }

@@ -20,6 +20,7 @@ enum Orders {
     CartId,
     CustomerId,
     Email,
+    CustomerKey,
     RegionId,
     Currency,
     TaxInclusive,
@@ -116,6 +117,8 @@ pub struct OrderRow {
     pub cart_id: String,
     pub customer_id: Option<String>,
     pub email: String,
+    /// Whom its promotion redemptions were counted against.
+    pub customer_key: String,
     pub region_id: String,
     pub currency: String,
     pub tax_inclusive: bool,
@@ -128,7 +131,8 @@ pub struct OrderRow {
     pub total: i64,
     pub shipping_address: Json<serde_json::Value>,
     pub billing_address: Option<Json<serde_json::Value>>,
-    /// The chosen option: `{id, name, amount}`.
+    /// The chosen option: `{option_id, name, paid}` (`paid`: what the shopper paid for it, after
+    /// its discount and with its tax).
     pub shipping: Json<serde_json::Value>,
     /// The promotions that applied: `[{promotion_id, code, name, discount}]`.
     pub promotions: Json<serde_json::Value>,
@@ -140,12 +144,13 @@ pub struct OrderRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const ORDER_COLUMNS: [Orders; 24] = [
+const ORDER_COLUMNS: [Orders; 25] = [
     Orders::Id,
     Orders::Number,
     Orders::CartId,
     Orders::CustomerId,
     Orders::Email,
+    Orders::CustomerKey,
     Orders::RegionId,
     Orders::Currency,
     Orders::TaxInclusive,
@@ -177,6 +182,7 @@ pub async fn insert_order(c: &mut Conn<'_>, o: &OrderRow) -> Result<()> {
             o.cart_id.clone().into(),
             o.customer_id.clone().into(),
             o.email.clone().into(),
+            o.customer_key.clone().into(),
             o.region_id.clone().into(),
             o.currency.clone().into(),
             o.tax_inclusive.into(),
@@ -481,7 +487,7 @@ pub async fn stalled(c: &mut Conn<'_>, before: DateTime<Utc>, limit: u64) -> Res
     let q = Query::select()
         .columns(CHECKOUT_COLUMNS)
         .from(Checkouts::Table)
-        .and_where(Expr::col(Checkouts::Step).is_in(["started", "reserved", "authorized"]))
+        .and_where(Expr::col(Checkouts::Step).is_in(["started", "reserved", "authorized", "recovering"]))
         .and_where(Expr::col(Checkouts::UpdatedAt).lt(before))
         .order_by(Checkouts::UpdatedAt, Order::Asc)
         .limit(limit)
@@ -823,4 +829,16 @@ pub async fn payment_by_reference(c: &mut Conn<'_>, provider: &str, reference: &
         .and_where(Expr::col(Payments::Reference).eq(reference))
         .to_owned();
     c.fetch_optional(&q).await
+}
+
+/// Takes a stalled checkout over for recovery: moves it from `from` to `recovering` (false: a
+/// live process or another recoverer moved it first).
+pub async fn claim(c: &mut Conn<'_>, id: &str, from: &str, at: DateTime<Utc>) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Checkouts::Table)
+        .values([(Checkouts::Step, "recovering".into()), (Checkouts::UpdatedAt, at.into())])
+        .and_where(Expr::col(Checkouts::Id).eq(id))
+        .and_where(Expr::col(Checkouts::Step).eq(from))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
 }

@@ -34,6 +34,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Services> {
         secrets: config.secrets()?,
         providers: keel_services::providers::Providers {
             payments: vec![Arc::new(paysim(config).await?)],
+            manual_payments: config.manual_payments,
             ..keel_services::providers::Providers::default()
         },
         files: file_store(config),

@@ -87,6 +87,8 @@ pub struct Config {
     pub paysim_url: Option<String>,
     /// `KEEL_PAYSIM_SECRET_KEY`: the simulator's API key.
     pub paysim_secret_key: String,
+    /// `KEEL_MANUAL_PAYMENTS`: offer the `manual` payment provider (pay on invoice or delivery).
+    pub manual_payments: bool,
     /// `KEEL_AUTO_CAPTURE`: capture payments when the order is placed (default: staff capture).
     pub auto_capture: bool,
     /// `KEEL_CHECKOUT_STALL_SECS`: a checkout unfinished this long was interrupted by a crash;
@@ -133,6 +135,7 @@ impl Default for Config {
             paysim_secret_key: "sk_test_paysim".into(),
             checkout_stall_secs: 120,
             auto_capture: false,
+            manual_payments: false,
             tls_cert: None,
             tls_key: None,
             access_token_ttl_secs: 15 * 60,
@@ -187,6 +190,7 @@ const ENV_KEYS: &[&str] = &[
     "paysim_secret_key",
     "checkout_stall_secs",
     "auto_capture",
+    "manual_payments",
 ];
 
 impl Config {

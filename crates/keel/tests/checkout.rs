@@ -376,7 +376,10 @@ backend_tests! {
             tokens.push(pair["access_token"].as_str().unwrap().to_string());
         }
         let cart = ready_cart(app, Some(&tokens[0]), &variant, 1).await;
-        let (status, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), Some(&tokens[0]), Some("ann-1"), Some(json!({"payment": {"provider": "manual"}}))).await;
+        let manual = json!({"payment": {"provider": "manual"}});
+        let (status, problem, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), Some(&tokens[0]), Some("ann-0"), Some(manual)).await;
+        assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("payment.provider")), "manual payment is off unless configured");
+        let (status, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), Some(&tokens[0]), Some("ann-1"), Some(visa())).await;
         assert_eq!(status, 201, "{order}");
         assert!(order["customer_id"].as_str().unwrap().starts_with("cus_"));
         let (status, mine, _) = send(app, Method::GET, "/v1/store/orders", Some(&tokens[0]), None, None).await;

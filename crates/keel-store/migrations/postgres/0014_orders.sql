@@ -14,6 +14,7 @@ CREATE TABLE orders (
     cart_id          TEXT NOT NULL,
     customer_id      TEXT REFERENCES customers (id),
     email            TEXT NOT NULL,
+    customer_key     TEXT NOT NULL,
     region_id        TEXT NOT NULL,
     currency         TEXT NOT NULL,
     tax_inclusive    BOOLEAN NOT NULL,
