@@ -226,9 +226,11 @@ where
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let fingerprint = format!("{route} {body}");
     if let Some(key) = &key {
-        let replay = paysim.store().replies.get(key).cloned();
-        if let Some((seen, status, reply)) = replay {
-            if seen != fingerprint {
+        // Look up and claim the key under one lock, so two concurrent requests with it cannot
+        // both run.
+        let mut store = paysim.store();
+        match store.replies.get(key).cloned() {
+            Some((seen, _, _)) if seen != fingerprint => {
                 let (status, body) = error(
                     StatusCode::BAD_REQUEST,
                     "idempotency_error",
@@ -237,16 +239,33 @@ where
                 );
                 return (status, Json(body)).into_response();
             }
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            return (status, [("idempotent-replayed", "true")], Json(reply)).into_response();
+            Some((_, 0, _)) => {
+                let (status, body) = error(
+                    StatusCode::CONFLICT,
+                    "idempotency_error",
+                    "request_in_progress",
+                    "a request with this key is running",
+                );
+                return (status, Json(body)).into_response();
+            }
+            Some((_, status, reply)) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return (status, [("idempotent-replayed", "true")], Json(reply)).into_response();
+            }
+            None => {
+                store.replies.insert(key.clone(), (fingerprint.clone(), 0, Value::Null));
+            }
         }
     }
     let (status, reply) = run(body).await;
-    // Server errors are not remembered: the client may retry them.
-    if let Some(key) = key
-        && !status.is_server_error()
-    {
-        paysim.store().replies.insert(key, (fingerprint, status.as_u16(), reply.clone()));
+    if let Some(key) = key {
+        let mut store = paysim.store();
+        if status.is_server_error() {
+            // Server errors are not remembered: the client may retry them.
+            store.replies.remove(&key);
+        } else {
+            store.replies.insert(key, (fingerprint, status.as_u16(), reply.clone()));
+        }
     }
     (status, Json(reply)).into_response()
 }

@@ -216,3 +216,24 @@ async fn injected_failures_happen_before_any_effect() {
         .await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("service_unavailable")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_key_make_one_payment() {
+    let sim = std::sync::Arc::new(
+        Sim::start(paysim::Config { latency: Duration::from_millis(20), ..Default::default() }).await,
+    );
+    let body =
+        json!({"amount": 500, "currency": "usd", "payment_method": "tok_visa", "metadata": {"cart_id": "cart_race"}});
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (sim, body) = (sim.clone(), body.clone());
+            tokio::spawn(async move { sim.post("/v1/payment_intents", Some("same-key"), body).await.0 })
+        })
+        .collect();
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(status == 200 || status == 409, "{status}");
+    }
+    let (_, found) = sim.get("/v1/payment_intents?metadata_key=cart_id&metadata_value=cart_race").await;
+    assert_eq!(found["data"].as_array().unwrap().len(), 1);
+}
