@@ -300,6 +300,11 @@ typed_id!(
     RefundId,
     "ref"
 );
+typed_id!(
+    /// Units of an order sent back.
+    ReturnId,
+    "ret"
+);
 
 impl CartId {
     /// A cart id from a random (version 4) UUID: 122 random bits, not time-ordered.

@@ -73,6 +73,8 @@ pub struct OrderLine {
     /// Units and money refunded so far.
     pub refunded_quantity: u32,
     pub refunded_total: Money,
+    /// Units sent back (returns requested).
+    pub returned_quantity: u32,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -146,6 +148,7 @@ pub(crate) fn order_view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Resu
                     fulfilled_quantity: u32::try_from(l.fulfilled_quantity).unwrap_or(0),
                     refunded_quantity: u32::try_from(l.refunded_quantity).unwrap_or(0),
                     refunded_total: money(l.refunded_total),
+                    returned_quantity: u32::try_from(l.returned_quantity).unwrap_or(0),
                 })
             })
             .collect::<Result<_>>()?,
@@ -594,6 +597,7 @@ impl CheckoutService {
                 fulfilled_quantity: 0,
                 refunded_quantity: 0,
                 refunded_total: 0,
+                returned_quantity: 0,
             })
             .collect();
         repo::insert_lines(&mut c, &lines).await?;

@@ -408,6 +408,32 @@ impl InventoryService {
         Ok(units)
     }
 
+    /// Puts `quantity` of a variant sold under `reference` back on hand, at the location its
+    /// sale left from (a return received). Returns whether it found where.
+    pub async fn restock_returned(c: &mut Conn<'_>, reference: &str, variant: &str, quantity: i64) -> Result<bool> {
+        let sale = repo::movements_by_reference(c, reference)
+            .await?
+            .into_iter()
+            .find(|m| m.reason == "sale" && m.variant_id == variant);
+        let Some(sale) = sale else { return Ok(false) };
+        let at = now();
+        if !repo::restock(c, variant, &sale.location_id, quantity, at).await? {
+            return Ok(false);
+        }
+        let movement = repo::MovementRow {
+            id: MovementId::new().to_string(),
+            variant_id: variant.to_string(),
+            location_id: sale.location_id,
+            on_hand_delta: quantity,
+            reserved_delta: 0,
+            reason: "return".into(),
+            reference: Some(reference.to_string()),
+            at,
+        };
+        repo::insert_movement(c, &movement).await?;
+        Ok(true)
+    }
+
     /// Releases reservations past their expiry (a job runs this); returns how many.
     pub async fn expire_reservations(&self) -> Result<usize> {
         let mut tx = self.db.begin().await?;

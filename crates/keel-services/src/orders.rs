@@ -8,7 +8,9 @@ use crate::payments::PaymentError;
 use crate::providers::Providers;
 use crate::{Result, ServiceError, events, now};
 use chrono::{DateTime, Utc};
-use keel_domain::{Currency, FulfillmentId, Money, OrderId, OrderLineId, PaymentId, RefundId, StockLocationId};
+use keel_domain::{
+    Currency, FulfillmentId, Money, OrderId, OrderLineId, PaymentId, RefundId, ReturnId, StockLocationId,
+};
 use keel_store::{Db, orders as repo};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -41,6 +43,7 @@ pub struct OrderDetail {
     pub order: Order,
     pub payments: Vec<Payment>,
     pub fulfillments: Vec<Fulfillment>,
+    pub returns: Vec<Return>,
     pub refunds: Vec<Refund>,
     pub timeline: Vec<TimelineEntry>,
 }
@@ -127,7 +130,8 @@ impl OrderService {
             .into_iter()
             .map(|r| refund_of(r, order.currency))
             .collect::<Result<_>>()?;
-        Ok(OrderDetail { order, payments, fulfillments, refunds, timeline })
+        let returns = repo::returns_of(&mut c, &key).await?.into_iter().map(return_of).collect::<Result<_>>()?;
+        Ok(OrderDetail { order, payments, fulfillments, returns, refunds, timeline })
     }
 
     /// The order and its live payment (authorised or captured), if any.
@@ -608,5 +612,127 @@ mod tests {
         assert_eq!((first, second, last), (333, 333, 334));
         assert_eq!(line_refund(1000, 3, 0, 0, 3), 1000);
         assert_eq!(line_refund(1000, 3, 3, 1000, 1), 0, "nothing left");
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnInput {
+    /// Units of shipped lines coming back.
+    pub lines: Vec<LineQuantity>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveInput {
+    /// Put the units back on sale (default true; false for damaged goods).
+    #[serde(default = "yes")]
+    pub restock: bool,
+    /// Refund the units (default true; needs a captured payment).
+    #[serde(default = "yes")]
+    pub refund: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Return {
+    pub id: ReturnId,
+    /// `requested`, `received`.
+    pub status: String,
+    pub lines: Vec<LineQuantity>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+fn return_of(r: repo::ReturnRow) -> Result<Return> {
+    Ok(Return {
+        id: ReturnId::parse(&r.id).map_err(|_| internal("return id"))?,
+        status: r.status,
+        lines: serde_json::from_value(r.lines.0).map_err(|_| internal("return lines"))?,
+        reason: r.reason,
+        created_at: r.created_at,
+        received_at: r.received_at,
+    })
+}
+
+impl OrderService {
+    /// Records units of shipped lines as coming back (never more than shipped).
+    pub async fn request_return(&self, id: OrderId, input: ReturnInput) -> Result<OrderDetail> {
+        if input.lines.is_empty() || input.lines.iter().any(|l| l.quantity == 0) {
+            return Err(ServiceError::invalid("lines", "name at least one line, each with a quantity of 1 or more"));
+        }
+        let key = id.to_string();
+        let at = now();
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        repo::find_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
+        for line in &input.lines {
+            let quantity = i32::try_from(line.quantity).unwrap_or(i32::MAX);
+            if !repo::return_line(&mut c, &key, &line.line_id.to_string(), quantity).await? {
+                return Err(ServiceError::Conflict {
+                    code: "over_returned",
+                    field: "lines",
+                    message: format!("line {} has fewer shipped units left to return", line.line_id),
+                });
+            }
+        }
+        let row = repo::ReturnRow {
+            id: ReturnId::new().to_string(),
+            order_id: key.clone(),
+            status: "requested".into(),
+            lines: keel_store::JsonColumn(
+                serde_json::to_value(&input.lines).map_err(|e| ServiceError::Internal(e.to_string()))?,
+            ),
+            reason: input.reason.as_deref().map(|r| r.chars().take(500).collect()),
+            created_at: at,
+            received_at: None,
+        };
+        repo::insert_return(&mut c, &row).await?;
+        events::record(
+            &mut c,
+            "return.requested",
+            "order",
+            &key,
+            json!({"order_id": id, "return_id": row.id, "lines": input.lines}),
+        )
+        .await?;
+        tx.commit().await?;
+        self.detail(id).await
+    }
+
+    /// Receives a requested return: the units back on sale where they left from (unless
+    /// `restock` is false), then refunded (unless `refund` is false).
+    pub async fn receive_return(&self, id: OrderId, return_id: ReturnId, input: ReceiveInput) -> Result<OrderDetail> {
+        let key = id.to_string();
+        let at = now();
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let received = repo::receive_return(&mut c, &key, &return_id.to_string(), at)
+            .await?
+            .ok_or(ServiceError::NotFound { entity: "requested return" })?;
+        let lines: Vec<LineQuantity> =
+            serde_json::from_value(received.lines.0).map_err(|_| internal("return lines"))?;
+        let order_lines = repo::lines_of(&mut c, std::slice::from_ref(&key)).await?;
+        let mut restocked = 0;
+        if input.restock {
+            for line in &lines {
+                let Some(ordered) = order_lines.iter().find(|l| l.id == line.line_id.to_string()) else { continue };
+                let reference = format!("order:{id}");
+                if InventoryService::restock_returned(&mut c, &reference, &ordered.variant_id, i64::from(line.quantity))
+                    .await?
+                {
+                    restocked += i64::from(line.quantity);
+                }
+            }
+        }
+        let data = json!({"order_id": id, "return_id": return_id, "restocked": restocked});
+        events::record(&mut c, "return.received", "order", &key, data).await?;
+        tx.commit().await?;
+        if input.refund {
+            let refund = RefundInput { lines, shipping: false, reason: Some(format!("return {return_id}")) };
+            return self.refund(id, refund).await;
+        }
+        self.detail(id).await
     }
 }

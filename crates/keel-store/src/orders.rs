@@ -61,6 +61,7 @@ enum OrderLines {
     FulfilledQuantity,
     RefundedQuantity,
     RefundedTotal,
+    ReturnedQuantity,
 }
 
 #[derive(Iden)]
@@ -256,9 +257,10 @@ pub struct LineRow {
     pub fulfilled_quantity: i32,
     pub refunded_quantity: i32,
     pub refunded_total: i64,
+    pub returned_quantity: i32,
 }
 
-const LINE_COLUMNS: [OrderLines; 16] = [
+const LINE_COLUMNS: [OrderLines; 17] = [
     OrderLines::Id,
     OrderLines::OrderId,
     OrderLines::Position,
@@ -275,6 +277,7 @@ const LINE_COLUMNS: [OrderLines; 16] = [
     OrderLines::FulfilledQuantity,
     OrderLines::RefundedQuantity,
     OrderLines::RefundedTotal,
+    OrderLines::ReturnedQuantity,
 ];
 
 pub async fn insert_lines(c: &mut Conn<'_>, lines: &[LineRow]) -> Result<()> {
@@ -300,6 +303,7 @@ pub async fn insert_lines(c: &mut Conn<'_>, lines: &[LineRow]) -> Result<()> {
             l.fulfilled_quantity.into(),
             l.refunded_quantity.into(),
             l.refunded_total.into(),
+            l.returned_quantity.into(),
         ]);
     }
     c.execute(&stmt).await?;
@@ -841,4 +845,97 @@ pub async fn claim(c: &mut Conn<'_>, id: &str, from: &str, at: DateTime<Utc>) ->
         .and_where(Expr::col(Checkouts::Step).eq(from))
         .to_owned();
     Ok(c.execute(&stmt).await? == 1)
+}
+
+/// Counts `quantity` more of a line as returned, if that does not pass what was shipped.
+pub async fn return_line(c: &mut Conn<'_>, order_id: &str, line_id: &str, quantity: i32) -> Result<bool> {
+    let stmt = Query::update()
+        .table(OrderLines::Table)
+        .value(OrderLines::ReturnedQuantity, Expr::col(OrderLines::ReturnedQuantity).add(quantity))
+        .and_where(Expr::col(OrderLines::Id).eq(line_id))
+        .and_where(Expr::col(OrderLines::OrderId).eq(order_id))
+        .and_where(Expr::col(OrderLines::ReturnedQuantity).add(quantity).lte(Expr::col(OrderLines::FulfilledQuantity)))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+#[derive(Iden)]
+enum Returns {
+    Table,
+    Id,
+    OrderId,
+    Status,
+    Lines,
+    Reason,
+    CreatedAt,
+    ReceivedAt,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReturnRow {
+    pub id: String,
+    pub order_id: String,
+    /// `requested`, `received`.
+    pub status: String,
+    /// `[{line_id, quantity}]`.
+    pub lines: Json<serde_json::Value>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+const RETURN_COLUMNS: [Returns; 7] = [
+    Returns::Id,
+    Returns::OrderId,
+    Returns::Status,
+    Returns::Lines,
+    Returns::Reason,
+    Returns::CreatedAt,
+    Returns::ReceivedAt,
+];
+
+pub async fn insert_return(c: &mut Conn<'_>, r: &ReturnRow) -> Result<()> {
+    let stmt = Query::insert()
+        .into_table(Returns::Table)
+        .columns(RETURN_COLUMNS)
+        .values_panic([
+            r.id.clone().into(),
+            r.order_id.clone().into(),
+            r.status.clone().into(),
+            r.lines.0.clone().into(),
+            r.reason.clone().into(),
+            r.created_at.into(),
+            r.received_at.into(),
+        ])
+        .to_owned();
+    c.execute(&stmt).await?;
+    Ok(())
+}
+
+pub async fn returns_of(c: &mut Conn<'_>, order_id: &str) -> Result<Vec<ReturnRow>> {
+    let q = Query::select()
+        .columns(RETURN_COLUMNS)
+        .from(Returns::Table)
+        .and_where(Expr::col(Returns::OrderId).eq(order_id))
+        .order_by(Returns::Id, Order::Asc)
+        .to_owned();
+    c.fetch_all(&q).await
+}
+
+/// Marks a requested return received (false: no such requested return on this order).
+pub async fn receive_return(
+    c: &mut Conn<'_>,
+    order_id: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<ReturnRow>> {
+    let stmt = Query::update()
+        .table(Returns::Table)
+        .values([(Returns::Status, "received".into()), (Returns::ReceivedAt, at.into())])
+        .and_where(Expr::col(Returns::Id).eq(id))
+        .and_where(Expr::col(Returns::OrderId).eq(order_id))
+        .and_where(Expr::col(Returns::Status).eq("requested"))
+        .returning(Query::returning().columns(RETURN_COLUMNS))
+        .to_owned();
+    c.fetch_optional(&stmt).await
 }

@@ -329,6 +329,33 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn returns_restock_and_refund_what_came_back(app) {
+        let variant = variant_with_stock(app, "CHK-RETURN", 3).await;
+        let cart = ready_cart(app, None, &variant, 3).await;
+        let (_, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), None, Some("ret"), Some(visa())).await;
+        let path = format!("/v1/admin/orders/{}", order["id"].as_str().unwrap());
+        let line = order["lines"][0]["id"].clone();
+        app.admin_json(Method::POST, &format!("{path}/capture"), Some(json!({}))).await;
+        let (status, problem) = app.admin_json(Method::POST, &format!("{path}/returns"), Some(json!({"lines": [{"line_id": line, "quantity": 1}]}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("over_returned")), "nothing shipped yet");
+        app.admin_json(Method::POST, &format!("{path}/fulfillments"), Some(json!({"lines": [{"line_id": line, "quantity": 2}], "notify": false}))).await;
+        assert_eq!(stock(app, &variant).await, (0, 0));
+        let (status, detail) = app.admin_json(Method::POST, &format!("{path}/returns"), Some(json!({"lines": [{"line_id": line, "quantity": 2}], "reason": "too small"}))).await;
+        assert_eq!((status, detail["lines"][0]["returned_quantity"].as_i64()), (200, Some(2)), "{detail}");
+        let returned = detail["returns"][0]["id"].as_str().unwrap().to_string();
+        assert_eq!(app.admin_json(Method::POST, &format!("{path}/returns"), Some(json!({"lines": [{"line_id": line, "quantity": 1}]}))).await.0, 409);
+        // Received: both units back on sale, and refunded at their share (3 × 20.00 = 60.00: 40.00).
+        let (status, detail) = app.admin_json(Method::POST, &format!("{path}/returns/{returned}/receive"), Some(json!({}))).await;
+        assert_eq!(status, 200, "{detail}");
+        assert_eq!(detail["returns"][0]["status"], "received");
+        assert_eq!((amount(&detail["refunded_total"]), detail["payment_status"].as_str()), (4000, Some("partially_refunded")));
+        assert_eq!(stock(app, &variant).await, (2, 0));
+        assert_eq!(app.admin_json(Method::POST, &format!("{path}/returns/{returned}/receive"), Some(json!({}))).await.0, 404, "received once");
+        let events: Vec<&str> = detail["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert!(events.ends_with(&["return.requested", "return.received", "refund.created"]), "{events:?}");
+    }
+
+    #[demo = true]
     async fn a_declined_card_releases_the_stock_and_leaves_the_cart_usable(app) {
         let variant = variant_with_stock(app, "CHK-DECLINE", 2).await;
         let cart = ready_cart(app, None, &variant, 2).await;

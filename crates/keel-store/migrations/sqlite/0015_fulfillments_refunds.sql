@@ -5,6 +5,7 @@
 
 ALTER TABLE order_lines ADD COLUMN fulfilled_quantity INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN refunded_quantity INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE order_lines ADD COLUMN returned_quantity INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE order_lines ADD COLUMN refunded_total INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN fulfillment_status TEXT NOT NULL DEFAULT 'not_fulfilled';
 ALTER TABLE orders ADD COLUMN refunded_total INTEGER NOT NULL DEFAULT 0;
@@ -44,3 +45,16 @@ CREATE TABLE provider_events (
     received_at TEXT NOT NULL,
     PRIMARY KEY (provider, event_id)
 );
+
+-- Returns: units of shipped lines the shopper sends back; received, optionally restocked and
+-- refunded.
+CREATE TABLE returns (
+    id          TEXT PRIMARY KEY,
+    order_id    TEXT NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+    status      TEXT NOT NULL,
+    lines       TEXT NOT NULL,
+    reason      TEXT,
+    created_at  TEXT NOT NULL,
+    received_at TEXT
+);
+CREATE INDEX returns_order_idx ON returns (order_id, id);

@@ -69,6 +69,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::fulfill_order))
         .routes(routes!(orders::deliver_fulfillment))
         .routes(routes!(orders::refund_order))
+        .routes(routes!(orders::request_return))
+        .routes(routes!(orders::receive_return))
         .routes(routes!(pricing::list_groups, pricing::create_group))
         .routes(routes!(pricing::get_group, pricing::update_group, pricing::delete_group))
         .routes(routes!(pricing::list_members, pricing::add_members))

@@ -6,9 +6,9 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::problem::{ApiError, Problem};
 use axum::Json;
 use axum::extract::State;
-use keel_domain::{FulfillmentId, OrderId};
+use keel_domain::{FulfillmentId, OrderId, ReturnId};
 use keel_services::checkout::Order;
-use keel_services::orders::{CaptureInput, FulfillmentInput, OrderDetail, RefundInput};
+use keel_services::orders::{CaptureInput, FulfillmentInput, OrderDetail, ReceiveInput, RefundInput, ReturnInput};
 use serde::{Deserialize, Serialize};
 
 const PROBLEM: &str = "application/problem+json";
@@ -178,4 +178,50 @@ pub async fn refund_order(
     ApiJson(input): ApiJson<RefundInput>,
 ) -> Result<Json<OrderDetail>, ApiError> {
     Ok(Json(state.services.orders.refund(id, input).await?))
+}
+
+/// Record units of shipped lines coming back.
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{id}/returns", tag = "admin", operation_id = "admin_request_return",
+    params(("id" = OrderId, Path)),
+    request_body = ReturnInput,
+    security(("admin" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such order", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "More than was shipped (`over_returned`)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "No lines, or a zero quantity", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn request_return(
+    _: Authorized<OrdersWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(input): ApiJson<ReturnInput>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.request_return(id, input).await?))
+}
+
+/// Receive a return: restock the units (unless `restock: false`) and refund them (unless
+/// `refund: false`).
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{id}/returns/{return_id}/receive", tag = "admin",
+    operation_id = "admin_receive_return",
+    params(("id" = OrderId, Path), ("return_id" = ReturnId, Path)),
+    request_body = ReceiveInput,
+    security(("admin" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such requested return on this order", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The refund is not possible (`not_refundable`, `over_refunded`)", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "The payment provider could not be reached for the refund", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn receive_return(
+    _: Authorized<OrdersWrite>,
+    State(state): State<AppState>,
+    ApiPath((id, return_id)): ApiPath<(OrderId, ReturnId)>,
+    ApiJson(input): ApiJson<ReceiveInput>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.receive_return(id, return_id, input).await?))
 }
