@@ -736,3 +736,107 @@ impl OrderService {
         self.detail(id).await
     }
 }
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderEdit {
+    /// New, lower quantities for lines (0 removes the line).
+    pub lines: Vec<LineQuantity>,
+}
+
+/// What `removed` of `quantity` units take off an amount: their share, as refunds compute it.
+fn share_of(amount: i64, quantity: u32, removed: u32) -> i64 {
+    line_refund(amount, quantity, 0, 0, removed)
+}
+
+impl OrderService {
+    /// Edits an order before anything ships: lowers line quantities (0 removes a line). The
+    /// removed units go back on hand; each amount of a line drops by the removed units' share
+    /// (discounts and tax with it); the order's totals follow, and the payment, which must
+    /// still be only authorised, will capture the new total. A captured order is refunded
+    /// instead.
+    pub async fn edit(&self, id: OrderId, input: OrderEdit) -> Result<OrderDetail> {
+        if input.lines.is_empty() {
+            return Err(ServiceError::invalid("lines", "name at least one line"));
+        }
+        let key = id.to_string();
+        let at = now();
+        let mut tx = self.db.begin().await?;
+        let mut c = tx.conn();
+        let mut order = repo::find_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
+        let mut payment = repo::payments_of_order(&mut c, &key).await?.into_iter().find(|p| p.status == "authorized");
+        let editable =
+            order.status == "placed" && order.fulfillment_status == "not_fulfilled" && order.refunded_total == 0;
+        if !editable || payment.is_none() {
+            return Err(ServiceError::Conflict {
+                code: "not_editable",
+                field: "",
+                message: "only a placed order with its payment still authorised and nothing shipped can be edited"
+                    .into(),
+            });
+        }
+        let lines = repo::lines_of(&mut c, std::slice::from_ref(&key)).await?;
+        let mut changes = Vec::new();
+        for wanted in &input.lines {
+            let mut line = lines.iter().find(|l| l.id == wanted.line_id.to_string()).cloned().ok_or_else(|| {
+                ServiceError::invalid("lines", format!("line {} is not on this order", wanted.line_id))
+            })?;
+            let quantity = u32::try_from(line.quantity).unwrap_or(0);
+            if wanted.quantity >= quantity {
+                return Err(ServiceError::invalid(
+                    "lines",
+                    "an edit can only lower quantities (add items with a new order)",
+                ));
+            }
+            let removed = quantity - wanted.quantity;
+            let (subtotal, discount, tax, total) = (
+                share_of(line.subtotal, quantity, removed),
+                share_of(line.discount_total, quantity, removed),
+                share_of(line.tax_total, quantity, removed),
+                share_of(line.total, quantity, removed),
+            );
+            order.subtotal -= subtotal;
+            order.discount_total -= discount;
+            order.tax_total -= tax;
+            order.total -= total;
+            let done = if wanted.quantity == 0 {
+                repo::delete_line(&mut c, &key, &line.id).await?
+            } else {
+                line.quantity = i32::try_from(wanted.quantity).unwrap_or(0);
+                line.subtotal -= subtotal;
+                line.discount_total -= discount;
+                line.tax_total -= tax;
+                line.total -= total;
+                repo::update_line_amounts(&mut c, &line).await?
+            };
+            if !done {
+                return Err(ServiceError::Conflict {
+                    code: "not_editable",
+                    field: "lines",
+                    message: "the line changed meanwhile".into(),
+                });
+            }
+            InventoryService::restock_returned(&mut c, &format!("order:{id}"), &line.variant_id, i64::from(removed))
+                .await?;
+            changes.push(json!({"line_id": wanted.line_id, "from": quantity, "to": wanted.quantity, "amount": total}));
+        }
+        order.updated_at = at;
+        if !repo::update_totals(&mut c, &order).await? {
+            return Err(ServiceError::Conflict {
+                code: "not_editable",
+                field: "",
+                message: "the order changed meanwhile".into(),
+            });
+        }
+        if let Some(payment) = payment.as_mut() {
+            payment.amount = order.total;
+            payment.updated_at = at;
+            repo::update_payment(&mut c, payment).await?;
+        }
+        let currency = Currency::parse(&order.currency).map_err(|_| internal("currency"))?;
+        let data = json!({"order_id": id, "changes": changes, "total": Money::new(order.total, currency)});
+        events::record(&mut c, "order.edited", "order", &key, data).await?;
+        tx.commit().await?;
+        self.detail(id).await
+    }
+}

@@ -381,6 +381,7 @@ pub async fn update_payment(c: &mut Conn<'_>, p: &PaymentRow) -> Result<bool> {
         .values([
             (Payments::OrderId, p.order_id.clone().into()),
             (Payments::Reference, p.reference.clone().into()),
+            (Payments::Amount, p.amount.into()),
             (Payments::Status, p.status.clone().into()),
             (Payments::UpdatedAt, p.updated_at.into()),
         ])
@@ -938,4 +939,51 @@ pub async fn receive_return(
         .returning(Query::returning().columns(RETURN_COLUMNS))
         .to_owned();
     c.fetch_optional(&stmt).await
+}
+
+/// Saves an edited line's quantity and amounts (before it ships: nothing counted on it yet).
+pub async fn update_line_amounts(c: &mut Conn<'_>, l: &LineRow) -> Result<bool> {
+    let stmt = Query::update()
+        .table(OrderLines::Table)
+        .values([
+            (OrderLines::Quantity, l.quantity.into()),
+            (OrderLines::Subtotal, l.subtotal.into()),
+            (OrderLines::DiscountTotal, l.discount_total.into()),
+            (OrderLines::TaxTotal, l.tax_total.into()),
+            (OrderLines::Total, l.total.into()),
+        ])
+        .and_where(Expr::col(OrderLines::Id).eq(l.id.clone()))
+        .and_where(Expr::col(OrderLines::FulfilledQuantity).eq(0))
+        .and_where(Expr::col(OrderLines::RefundedQuantity).eq(0))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+pub async fn delete_line(c: &mut Conn<'_>, order_id: &str, line_id: &str) -> Result<bool> {
+    let stmt = Query::delete()
+        .from_table(OrderLines::Table)
+        .and_where(Expr::col(OrderLines::Id).eq(line_id))
+        .and_where(Expr::col(OrderLines::OrderId).eq(order_id))
+        .and_where(Expr::col(OrderLines::FulfilledQuantity).eq(0))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+/// Saves an edited order's amounts, if it has neither shipped nor been refunded meanwhile.
+pub async fn update_totals(c: &mut Conn<'_>, o: &OrderRow) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Orders::Table)
+        .values([
+            (Orders::Subtotal, o.subtotal.into()),
+            (Orders::DiscountTotal, o.discount_total.into()),
+            (Orders::TaxTotal, o.tax_total.into()),
+            (Orders::Total, o.total.into()),
+            (Orders::UpdatedAt, o.updated_at.into()),
+        ])
+        .and_where(Expr::col(Orders::Id).eq(o.id.clone()))
+        .and_where(Expr::col(Orders::Status).eq("placed"))
+        .and_where(Expr::col(Orders::FulfillmentStatus).eq("not_fulfilled"))
+        .and_where(Expr::col(Orders::RefundedTotal).eq(0))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
 }

@@ -356,6 +356,31 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn an_order_edited_before_shipping_captures_the_new_total(app) {
+        let variant = variant_with_stock(app, "CHK-EDIT", 3).await;
+        let cart = ready_cart(app, None, &variant, 3).await;
+        send(app, Method::POST, &format!("/v1/store/carts/{cart}/promotions"), None, None, Some(json!({"code": "WELCOME10"}))).await;
+        let (_, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), None, Some("edit"), Some(visa())).await;
+        // 3 × 20.00 − 10 % = 54.00, over the free-shipping threshold.
+        assert_eq!(amount(&order["total"]), 5400);
+        let path = format!("/v1/admin/orders/{}", order["id"].as_str().unwrap());
+        let line = order["lines"][0]["id"].clone();
+        let (status, _) = app.admin_json(Method::POST, &format!("{path}/edits"), Some(json!({"lines": [{"line_id": line, "quantity": 3}]}))).await;
+        assert_eq!(status, 422, "only lower");
+        let (status, detail) = app.admin_json(Method::POST, &format!("{path}/edits"), Some(json!({"lines": [{"line_id": line, "quantity": 1}]}))).await;
+        assert_eq!(status, 200, "{detail}");
+        assert_eq!((detail["lines"][0]["quantity"].as_i64(), amount(&detail["lines"][0]["total"]), amount(&detail["total"])), (Some(1), 1800, 1800));
+        assert_eq!((amount(&detail["discount_total"]), amount(&detail["payments"][0]["amount"])), (200, 1800));
+        assert_eq!(stock(app, &variant).await, (2, 0), "the two units are back on sale");
+        let (_, captured) = app.admin_json(Method::POST, &format!("{path}/capture"), Some(json!({}))).await;
+        assert_eq!((captured["payments"][0]["status"].as_str(), amount(&captured["payments"][0]["amount"])), (Some("captured"), 1800));
+        let (status, problem) = app.admin_json(Method::POST, &format!("{path}/edits"), Some(json!({"lines": [{"line_id": line, "quantity": 0}]}))).await;
+        assert_eq!((status, problem["code"].as_str()), (409, Some("not_editable")), "captured: refund instead");
+        let events: Vec<&str> = captured["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(events, ["order.placed", "order.edited", "order.paid"]);
+    }
+
+    #[demo = true]
     async fn a_declined_card_releases_the_stock_and_leaves_the_cart_usable(app) {
         let variant = variant_with_stock(app, "CHK-DECLINE", 2).await;
         let cart = ready_cart(app, None, &variant, 2).await;

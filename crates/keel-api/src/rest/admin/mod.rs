@@ -71,6 +71,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::refund_order))
         .routes(routes!(orders::request_return))
         .routes(routes!(orders::receive_return))
+        .routes(routes!(orders::edit_order))
         .routes(routes!(pricing::list_groups, pricing::create_group))
         .routes(routes!(pricing::get_group, pricing::update_group, pricing::delete_group))
         .routes(routes!(pricing::list_members, pricing::add_members))

@@ -8,7 +8,9 @@ use axum::Json;
 use axum::extract::State;
 use keel_domain::{FulfillmentId, OrderId, ReturnId};
 use keel_services::checkout::Order;
-use keel_services::orders::{CaptureInput, FulfillmentInput, OrderDetail, ReceiveInput, RefundInput, ReturnInput};
+use keel_services::orders::{
+    CaptureInput, FulfillmentInput, OrderDetail, OrderEdit, ReceiveInput, RefundInput, ReturnInput,
+};
 use serde::{Deserialize, Serialize};
 
 const PROBLEM: &str = "application/problem+json";
@@ -224,4 +226,27 @@ pub async fn receive_return(
     ApiJson(input): ApiJson<ReceiveInput>,
 ) -> Result<Json<OrderDetail>, ApiError> {
     Ok(Json(state.services.orders.receive_return(id, return_id, input).await?))
+}
+
+/// Edit an order before it ships: lower line quantities (0 removes a line). The removed units go
+/// back on hand; the totals follow; the authorised payment will capture the new total.
+#[utoipa::path(
+    post, path = "/v1/admin/orders/{id}/edits", tag = "admin", operation_id = "admin_edit_order",
+    params(("id" = OrderId, Path)),
+    request_body = OrderEdit,
+    security(("admin" = ["orders:write"])),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 404, description = "No such order", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Shipped, refunded, captured or canceled (`not_editable`)", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A line not on the order, or a quantity not lower", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn edit_order(
+    _: Authorized<OrdersWrite>,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(input): ApiJson<OrderEdit>,
+) -> Result<Json<OrderDetail>, ApiError> {
+    Ok(Json(state.services.orders.edit(id, input).await?))
 }
