@@ -478,6 +478,13 @@ impl OrderService {
         }
         let data = json!({"order_id": id, "fulfillment_id": fulfillment});
         events::record(&mut c, "fulfillment.delivered", "order", &id.to_string(), data).await?;
+        // Everything shipped and delivered: the order is complete.
+        let key = id.to_string();
+        let shipped_all = repo::find_order(&mut c, &key).await?.is_some_and(|o| o.fulfillment_status == "fulfilled");
+        let delivered_all = repo::fulfillments_of(&mut c, &key).await?.iter().all(|f| f.status == "delivered");
+        if shipped_all && delivered_all && repo::transition(&mut c, &key, "placed", "completed", at).await? {
+            events::record(&mut c, "order.completed", "order", &key, json!({"order_id": id})).await?;
+        }
         tx.commit().await?;
         self.detail(id).await
     }
@@ -501,7 +508,7 @@ impl OrderService {
             let mut c = tx.conn();
             let row = repo::find_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
             let payment = repo::payments_of_order(&mut c, &key).await?.into_iter().find(|p| p.status == "captured");
-            let Some(payment) = payment.filter(|_| row.status == "placed") else {
+            let Some(payment) = payment.filter(|_| row.status != "canceled") else {
                 return Err(ServiceError::Conflict {
                     code: "not_refundable",
                     field: "",

@@ -267,9 +267,12 @@ backend_tests! {
         let (_, detail) = app.admin_json(Method::POST, &format!("{path}/fulfillments"), Some(ship(1, "TRACK-2"))).await;
         assert_eq!((detail["fulfillment_status"].as_str(), detail["lines"][0]["fulfilled_quantity"].as_i64()), (Some("fulfilled"), Some(2)));
         let first = detail["fulfillments"][0]["id"].as_str().unwrap().to_string();
+        let second = detail["fulfillments"][1]["id"].as_str().unwrap().to_string();
         let (status, detail) = app.admin_json(Method::POST, &format!("{path}/fulfillments/{first}/deliver"), None).await;
-        assert_eq!((status, detail["fulfillments"][0]["status"].as_str()), (200, Some("delivered")));
+        assert_eq!((status, detail["fulfillments"][0]["status"].as_str(), detail["status"].as_str()), (200, Some("delivered"), Some("placed")));
         assert_eq!(app.admin_json(Method::POST, &format!("{path}/fulfillments/{first}/deliver"), None).await.0, 404);
+        let (_, detail) = app.admin_json(Method::POST, &format!("{path}/fulfillments/{second}/deliver"), None).await;
+        assert_eq!(detail["status"], "completed", "everything shipped and delivered");
         let (status, problem) = app.admin_json(Method::POST, &format!("{path}/cancel"), None).await;
         assert_eq!((status, problem["code"].as_str()), (409, Some("not_cancelable")), "shipped orders are refunded, not canceled");
         // One unit back (its share of the discounted line) and the shipping, then the last unit.
@@ -285,7 +288,8 @@ backend_tests! {
         let refunds: Vec<i64> = detail["refunds"].as_array().unwrap().iter().map(|r| amount(&r["amount"])).collect();
         assert_eq!(refunds, [2399, 1800]);
         let events: Vec<&str> = detail["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
-        assert_eq!(events, ["order.placed", "order.paid", "fulfillment.created", "fulfillment.created", "order.fulfilled", "fulfillment.delivered", "refund.created", "refund.created"]);
+        assert_eq!(events, ["order.placed", "order.paid", "fulfillment.created", "fulfillment.created", "order.fulfilled",
+            "fulfillment.delivered", "fulfillment.delivered", "order.completed", "refund.created", "refund.created"]);
         // paysim has given everything back.
         let reference = detail["payments"][0]["reference"].as_str().unwrap();
         assert!(app.services.providers.payment("paysim").unwrap().refund(reference, 1, "more").await.is_err());
