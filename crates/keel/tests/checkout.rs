@@ -448,6 +448,17 @@ backend_tests! {
         assert_eq!(send(app, Method::GET, &path, Some(&tokens[1]), None, None).await.0, 404);
         assert_eq!(send(app, Method::GET, &format!("{path}?email=ann@example.com"), None, None, None).await.0, 404, "a customer's order needs their session");
         assert_eq!(send(app, Method::GET, "/v1/store/orders", None, None, None).await.0, 401);
+        // The invoice, once rendered, is Ann's alone.
+        app.start_worker().await;
+        let invoice = format!("{path}/invoice");
+        let mut wakeups = app.services.db.job_wakeups().await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while app.http.get(app.url(&invoice)).bearer_auth(&tokens[0]).send().await.unwrap().status() != 200 {
+            assert!(std::time::Instant::now() < deadline, "no invoice within 30 s");
+            wakeups.wait(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(app.http.get(app.url(&invoice)).bearer_auth(&tokens[1]).send().await.unwrap().status(), 404);
+        assert_eq!(app.http.get(app.url(&format!("{invoice}?email=ann@example.com"))).send().await.unwrap().status(), 404);
     }
 
     #[demo = true]
