@@ -326,6 +326,11 @@ impl CheckoutService {
                 let err = ServiceError::PaymentDeclined { reason: code, message };
                 return Err(self.fail(&started.checkout, "reserved", err).await);
             }
+            Err(PaymentError::Refused(why)) => {
+                // The provider answered, refusing the request itself: nothing is held.
+                let err = ServiceError::PaymentDeclined { reason: "refused".into(), message: why };
+                return Err(self.fail(&started.checkout, "reserved", err).await);
+            }
             Err(first) => {
                 // The outcome is unknown. Asking again with the same key learns it if the first
                 // request got through (the provider answers it again); if not, the checkout

@@ -384,8 +384,17 @@ impl InventoryService {
     pub async fn restock_sales(c: &mut Conn<'_>, reference: &str) -> Result<i64> {
         let at = now();
         let mut units = 0;
-        for sale in repo::movements_by_reference(c, reference).await?.into_iter().filter(|m| m.reason == "sale") {
-            let quantity = -sale.on_hand_delta;
+        let movements = repo::movements_by_reference(c, reference).await?;
+        // Units already back (returns, edits) are not restocked again.
+        let back = |variant: &str, location: &str| -> i64 {
+            movements
+                .iter()
+                .filter(|m| m.reason == "return" && m.variant_id == variant && m.location_id == location)
+                .map(|m| m.on_hand_delta)
+                .sum()
+        };
+        for sale in movements.iter().filter(|m| m.reason == "sale").cloned() {
+            let quantity = -sale.on_hand_delta - back(&sale.variant_id, &sale.location_id);
             if quantity <= 0 || !repo::restock(c, &sale.variant_id, &sale.location_id, quantity, at).await? {
                 continue;
             }

@@ -149,7 +149,8 @@ impl OrderService {
     /// Captures an order's authorised payment (all of it, or `amount`).
     pub async fn capture(&self, id: OrderId, input: CaptureInput) -> Result<OrderDetail> {
         let (order, payment) = self.with_payment(id).await?;
-        let Some(mut payment) = payment.filter(|p| p.status == "authorized" && order.status == "placed") else {
+        let open = order.status == "placed" || order.status == "completed";
+        let Some(mut payment) = payment.filter(|p| p.status == "authorized" && open) else {
             return Err(ServiceError::Conflict {
                 code: "not_capturable",
                 field: "",
@@ -168,7 +169,29 @@ impl OrderService {
             .payment(&payment.provider)
             .ok_or_else(|| ServiceError::Unavailable(format!("provider {} is not installed", payment.provider)))?;
         let reference = payment.reference.clone().unwrap_or_default();
-        provider.capture(&reference, Some(amount)).await.map_err(provider_error)?;
+        // Claim the payment first, so an edit cannot lower the total while the provider
+        // captures the old one.
+        let claimed = {
+            let mut tx = self.db.begin().await?;
+            let mut c = tx.conn();
+            repo::lock_order(&mut c, &id.to_string(), now()).await?;
+            let claimed = repo::payment_transition(&mut c, &payment.id, "authorized", "capturing", now()).await?;
+            tx.commit().await?;
+            claimed
+        };
+        if !claimed {
+            return Err(ServiceError::Conflict {
+                code: "not_capturable",
+                field: "",
+                message: "the payment changed meanwhile".into(),
+            });
+        }
+        if let Err(e) = provider.capture(&reference, Some(amount)).await {
+            let mut tx = self.db.begin().await?;
+            repo::payment_transition(&mut tx.conn(), &payment.id, "capturing", "authorized", now()).await?;
+            tx.commit().await?;
+            return Err(provider_error(e));
+        }
         let at = now();
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
@@ -187,38 +210,64 @@ impl OrderService {
     /// Cancels an order that has not shipped: the payment voided (or refunded if captured), the
     /// sold stock put back where it left from.
     pub async fn cancel(&self, id: OrderId) -> Result<OrderDetail> {
-        let (order, payment) = self.with_payment(id).await?;
-        if order.status != "placed" || order.fulfillment_status != "not_fulfilled" || order.refunded_total.amount > 0 {
-            return Err(ServiceError::Conflict {
-                code: "not_cancelable",
-                field: "",
-                message: format!(
-                    "a {} order that is {} with {} refunded cannot be canceled (refund it instead)",
-                    order.status, order.fulfillment_status, order.refunded_total
-                ),
-            });
-        }
-        let mut payment = payment.ok_or_else(|| ServiceError::Conflict {
-            code: "no_payment",
-            field: "",
-            message: "this order has no payment to settle".into(),
-        })?;
+        let key = id.to_string();
+        // Claim the order (placed → canceling) while nothing shipped or was refunded, so no
+        // shipment, capture or edit slips in while the money is given back.
+        let (order, payment) = {
+            let mut tx = self.db.begin().await?;
+            let mut c = tx.conn();
+            repo::lock_order(&mut c, &key, now()).await?;
+            let order = load_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
+            if order.status != "placed"
+                || order.fulfillment_status != "not_fulfilled"
+                || order.refunded_total.amount > 0
+            {
+                return Err(ServiceError::Conflict {
+                    code: "not_cancelable",
+                    field: "",
+                    message: format!(
+                        "a {} order that is {} with {} refunded cannot be canceled (refund it instead)",
+                        order.status, order.fulfillment_status, order.refunded_total
+                    ),
+                });
+            }
+            let payment = repo::payments_of_order(&mut c, &key)
+                .await?
+                .into_iter()
+                .find(|p| p.status == "authorized" || p.status == "captured")
+                .ok_or_else(|| ServiceError::Conflict {
+                    code: "no_payment",
+                    field: "",
+                    message: "this order has no payment to settle".into(),
+                })?;
+            repo::transition(&mut c, &key, "placed", "canceling", now()).await?;
+            tx.commit().await?;
+            (order, payment)
+        };
+        let mut payment = payment;
         let provider = self
             .providers
             .payment(&payment.provider)
             .ok_or_else(|| ServiceError::Unavailable(format!("provider {} is not installed", payment.provider)))?;
         let reference = payment.reference.clone().unwrap_or_default();
-        let refund = if payment.status == "captured" {
-            let key = format!("cancel-{id}");
-            Some(provider.refund(&reference, payment.amount, &key).await.map_err(provider_error)?)
+        let settled = if payment.status == "captured" {
+            provider.refund(&reference, payment.amount, &format!("cancel-{id}")).await.map(Some)
         } else {
-            provider.void(&reference).await.map_err(provider_error)?;
-            None
+            provider.void(&reference).await.map(|()| None)
+        };
+        let refund = match settled {
+            Ok(refund) => refund,
+            Err(e) => {
+                let mut tx = self.db.begin().await?;
+                repo::transition(&mut tx.conn(), &key, "canceling", "placed", now()).await?;
+                tx.commit().await?;
+                return Err(provider_error(e));
+            }
         };
         let at = now();
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
-        if !repo::transition(&mut c, &id.to_string(), "placed", "canceled", at).await? {
+        if !repo::transition(&mut c, &id.to_string(), "canceling", "canceled", at).await? {
             return Err(ServiceError::Conflict {
                 code: "not_cancelable",
                 field: "",
@@ -413,6 +462,7 @@ impl OrderService {
         let at = now();
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
+        repo::lock_order(&mut c, &key, at).await?;
         let order = load_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
         if order.status != "placed" {
             return Err(ServiceError::Conflict {
@@ -473,6 +523,7 @@ impl OrderService {
         let at = now();
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
+        repo::lock_order(&mut c, &id.to_string(), at).await?;
         if !repo::deliver(&mut c, &id.to_string(), &fulfillment.to_string(), at).await? {
             return Err(ServiceError::NotFound { entity: "shipped fulfillment" });
         }
@@ -506,6 +557,7 @@ impl OrderService {
         let (order, payment, amount, parts) = {
             let mut tx = self.db.begin().await?;
             let mut c = tx.conn();
+            repo::lock_order(&mut c, &key, at).await?;
             let row = repo::find_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
             let payment = repo::payments_of_order(&mut c, &key).await?.into_iter().find(|p| p.status == "captured");
             let Some(payment) = payment.filter(|_| row.status != "canceled") else {
@@ -547,7 +599,7 @@ impl OrderService {
             if amount <= 0 {
                 return Err(ServiceError::invalid("lines", "nothing left to refund"));
             }
-            if !repo::add_refunded(&mut c, &key, amount, input.shipping, at).await? {
+            if !repo::add_refunded(&mut c, &key, amount, input.shipping, payment.amount, at).await? {
                 return Err(ServiceError::Conflict {
                     code: "over_refunded",
                     field: "shipping",
@@ -580,7 +632,7 @@ impl OrderService {
         match outcome {
             Ok(reference) => {
                 repo::settle_refund(&mut c, &refund_id, "succeeded", Some(&reference)).await?;
-                let fully = order.refunded_total + amount >= order.total;
+                let fully = order.refunded_total + amount >= payment.amount;
                 let status = if fully { "refunded" } else { "partially_refunded" };
                 repo::set_payment_status(&mut c, &key, status, at).await?;
                 let currency = Currency::parse(&order.currency).map_err(|_| internal("currency"))?;
@@ -715,6 +767,19 @@ impl OrderService {
         let at = now();
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
+        repo::lock_order(&mut c, &key, at).await?;
+        if input.refund {
+            // A refund that cannot happen stops the receipt, so it can be retried as a whole.
+            let captured = repo::payments_of_order(&mut c, &key).await?.iter().any(|p| p.status == "captured");
+            let canceled = repo::find_order(&mut c, &key).await?.is_some_and(|o| o.status == "canceled");
+            if !captured || canceled {
+                return Err(ServiceError::Conflict {
+                    code: "not_refundable",
+                    field: "refund",
+                    message: "the payment is not captured; receive with \"refund\": false, or capture first".into(),
+                });
+            }
+        }
         let received = repo::receive_return(&mut c, &key, &return_id.to_string(), at)
             .await?
             .ok_or(ServiceError::NotFound { entity: "requested return" })?;
@@ -768,8 +833,13 @@ impl OrderService {
         }
         let key = id.to_string();
         let at = now();
+        let mut seen = std::collections::HashSet::new();
+        if !input.lines.iter().all(|l| seen.insert(l.line_id)) {
+            return Err(ServiceError::invalid("lines", "name each line once"));
+        }
         let mut tx = self.db.begin().await?;
         let mut c = tx.conn();
+        repo::lock_order(&mut c, &key, at).await?;
         let mut order = repo::find_order(&mut c, &key).await?.ok_or(ServiceError::NotFound { entity: "order" })?;
         let mut payment = repo::payments_of_order(&mut c, &key).await?.into_iter().find(|p| p.status == "authorized");
         let editable =
@@ -783,6 +853,11 @@ impl OrderService {
             });
         }
         let lines = repo::lines_of(&mut c, std::slice::from_ref(&key)).await?;
+        let emptied =
+            lines.iter().all(|l| input.lines.iter().any(|w| w.line_id.to_string() == l.id && w.quantity == 0));
+        if emptied {
+            return Err(ServiceError::invalid("lines", "an edit keeps at least one line (cancel the order instead)"));
+        }
         let mut changes = Vec::new();
         for wanted in &input.lines {
             let mut line = lines.iter().find(|l| l.id == wanted.line_id.to_string()).cloned().ok_or_else(|| {
@@ -796,12 +871,13 @@ impl OrderService {
                 ));
             }
             let removed = quantity - wanted.quantity;
-            let (subtotal, discount, tax, total) = (
+            let (subtotal, discount, tax) = (
                 share_of(line.subtotal, quantity, removed),
                 share_of(line.discount_total, quantity, removed),
                 share_of(line.tax_total, quantity, removed),
-                share_of(line.total, quantity, removed),
             );
+            // The total's share follows from the others, so the line still adds up.
+            let total = subtotal - discount + if order.tax_inclusive { 0 } else { tax };
             order.subtotal -= subtotal;
             order.discount_total -= discount;
             order.tax_total -= tax;
@@ -814,7 +890,7 @@ impl OrderService {
                 line.discount_total -= discount;
                 line.tax_total -= tax;
                 line.total -= total;
-                repo::update_line_amounts(&mut c, &line).await?
+                repo::update_line_amounts(&mut c, &line, i32::try_from(quantity).unwrap_or(0)).await?
             };
             if !done {
                 return Err(ServiceError::Conflict {

@@ -563,11 +563,13 @@ pub async fn refund_line(c: &mut Conn<'_>, order_id: &str, line_id: &str, quanti
 
 /// Adds a refund to the order's total refunded (and marks its shipping refunded), if that does
 /// not pass what was paid or refund the shipping twice.
+/// `cap`: what was captured (never refund more than that).
 pub async fn add_refunded(
     c: &mut Conn<'_>,
     order_id: &str,
     amount: i64,
     shipping: bool,
+    cap: i64,
     at: DateTime<Utc>,
 ) -> Result<bool> {
     let mut stmt = Query::update()
@@ -578,6 +580,7 @@ pub async fn add_refunded(
         ])
         .and_where(Expr::col(Orders::Id).eq(order_id))
         .and_where(Expr::col(Orders::RefundedTotal).add(amount).lte(Expr::col(Orders::Total)))
+        .and_where(Expr::col(Orders::RefundedTotal).add(amount).lte(cap))
         .to_owned();
     if shipping {
         stmt.value(Orders::ShippingRefunded, true);
@@ -941,8 +944,9 @@ pub async fn receive_return(
     c.fetch_optional(&stmt).await
 }
 
-/// Saves an edited line's quantity and amounts (before it ships: nothing counted on it yet).
-pub async fn update_line_amounts(c: &mut Conn<'_>, l: &LineRow) -> Result<bool> {
+/// Saves an edited line's quantity and amounts (before it ships: nothing counted on it yet), if
+/// it still holds `was` units.
+pub async fn update_line_amounts(c: &mut Conn<'_>, l: &LineRow, was: i32) -> Result<bool> {
     let stmt = Query::update()
         .table(OrderLines::Table)
         .values([
@@ -953,6 +957,7 @@ pub async fn update_line_amounts(c: &mut Conn<'_>, l: &LineRow) -> Result<bool> 
             (OrderLines::Total, l.total.into()),
         ])
         .and_where(Expr::col(OrderLines::Id).eq(l.id.clone()))
+        .and_where(Expr::col(OrderLines::Quantity).eq(was))
         .and_where(Expr::col(OrderLines::FulfilledQuantity).eq(0))
         .and_where(Expr::col(OrderLines::RefundedQuantity).eq(0))
         .to_owned();
@@ -984,6 +989,28 @@ pub async fn update_totals(c: &mut Conn<'_>, o: &OrderRow) -> Result<bool> {
         .and_where(Expr::col(Orders::Status).eq("placed"))
         .and_where(Expr::col(Orders::FulfillmentStatus).eq("not_fulfilled"))
         .and_where(Expr::col(Orders::RefundedTotal).eq(0))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+/// Takes the order's row lock for the rest of the transaction (PostgreSQL; SQLite serialises
+/// writers anyway), so staff actions on one order run one after another.
+pub async fn lock_order(c: &mut Conn<'_>, id: &str, at: DateTime<Utc>) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Orders::Table)
+        .value(Orders::UpdatedAt, at)
+        .and_where(Expr::col(Orders::Id).eq(id))
+        .to_owned();
+    Ok(c.execute(&stmt).await? == 1)
+}
+
+/// Moves a payment from status `from` to `to` (false: it was not at `from`).
+pub async fn payment_transition(c: &mut Conn<'_>, id: &str, from: &str, to: &str, at: DateTime<Utc>) -> Result<bool> {
+    let stmt = Query::update()
+        .table(Payments::Table)
+        .values([(Payments::Status, to.into()), (Payments::UpdatedAt, at.into())])
+        .and_where(Expr::col(Payments::Id).eq(id))
+        .and_where(Expr::col(Payments::Status).eq(from))
         .to_owned();
     Ok(c.execute(&stmt).await? == 1)
 }

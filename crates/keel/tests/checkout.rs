@@ -382,6 +382,20 @@ backend_tests! {
         assert_eq!((status, problem["code"].as_str()), (409, Some("not_editable")), "captured: refund instead");
         let events: Vec<&str> = captured["timeline"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
         assert_eq!(events, ["order.placed", "order.edited", "order.paid"]);
+        // Edited, then canceled: every unit is back once, not the edited ones twice.
+        let other = variant_with_stock(app, "CHK-EDIT-2", 3).await;
+        let cart = ready_cart(app, None, &other, 3).await;
+        let (_, order, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/checkout"), None, Some("edit-2"), Some(visa())).await;
+        let path = format!("/v1/admin/orders/{}", order["id"].as_str().unwrap());
+        let line = order["lines"][0]["id"].clone();
+        let both = json!({"lines": [{"line_id": line, "quantity": 1}, {"line_id": line, "quantity": 2}]});
+        assert_eq!(app.admin_json(Method::POST, &format!("{path}/edits"), Some(both)).await.0, 422, "a line named twice");
+        assert_eq!(app.admin_json(Method::POST, &format!("{path}/edits"), Some(json!({"lines": [{"line_id": line, "quantity": 0}]}))).await.0, 422, "cancel instead of emptying");
+        app.admin_json(Method::POST, &format!("{path}/edits"), Some(json!({"lines": [{"line_id": line, "quantity": 1}]}))).await;
+        assert_eq!(stock(app, &other).await, (2, 0));
+        let (status, canceled) = app.admin_json(Method::POST, &format!("{path}/cancel"), None).await;
+        assert_eq!((status, canceled["status"].as_str()), (200, Some("canceled")), "{canceled}");
+        assert_eq!(stock(app, &other).await, (3, 0));
     }
 
     #[demo = true]
