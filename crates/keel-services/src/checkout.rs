@@ -82,7 +82,8 @@ pub struct Order {
     pub id: OrderId,
     /// Human-readable and sequential (1001, 1002, …).
     pub number: i64,
-    /// `placed`, then `canceled` or `completed`.
+    /// `placed`, then `completed` (everything delivered) or `canceled` (`canceling` while the
+    /// payment is being given back).
     pub status: String,
     /// `authorized`, `captured`, `voided`, `partially_refunded`, `refunded`.
     pub payment_status: String,

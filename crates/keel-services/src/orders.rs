@@ -22,7 +22,7 @@ pub struct Payment {
     /// The provider's id for it.
     pub reference: Option<String>,
     pub amount: Money,
-    /// `authorized`, `captured`, `voided`, `refunded`.
+    /// `authorized` (`capturing` while the provider captures), `captured`, `voided`, `refunded`.
     pub status: String,
     pub created_at: DateTime<Utc>,
 }
