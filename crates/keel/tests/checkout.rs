@@ -399,6 +399,65 @@ backend_tests! {
     }
 
     #[demo = true]
+    async fn a_promotion_used_up_meanwhile_voids_the_payment_and_frees_the_stock(app) {
+        let variant = variant_with_stock(app, "CHK-LIMIT", 10).await;
+        let (status, promotion) = app.admin_json(Method::POST, "/v1/admin/promotions", Some(json!({"code": "FIRSTTWO", "name": "First two",
+            "usage_limit": 2, "benefit": {"type": "percent_off", "basis_points": 5000}}))).await;
+        assert_eq!(status, 201, "{promotion}");
+        let mut carts = Vec::new();
+        for _ in 0..5 {
+            let cart = ready_cart(app, None, &variant, 1).await;
+            let (status, body, _) = send(app, Method::POST, &format!("/v1/store/carts/{cart}/promotions"), None, None, Some(json!({"code": "FIRSTTWO"}))).await;
+            assert_eq!(status, 200, "{body}");
+            carts.push(cart);
+        }
+        let tasks: Vec<_> = carts
+            .iter()
+            .map(|cart| {
+                let path = format!("/v1/store/carts/{cart}/checkout");
+                tokio::spawn(async move { send(app, Method::POST, &path, None, Some("limit"), Some(visa())).await })
+            })
+            .collect();
+        let mut placed = 0;
+        for task in tasks {
+            let (status, body, _) = task.await.unwrap();
+            match (status, body["code"].as_str()) {
+                (201, _) => {
+                    assert_eq!(amount(&body["discount_total"]), 1000, "{body}");
+                    placed += 1;
+                }
+                (409, Some("promotion_exhausted")) => {}
+                other => panic!("unexpected answer {other:?}: {body}"),
+            }
+        }
+        assert_eq!(placed, 2, "the limit holds at checkout");
+        let (_, usage) = app.admin_json(Method::GET, &format!("/v1/admin/promotions/{}", promotion["id"].as_str().unwrap()), None).await;
+        assert_eq!(usage["usage_count"], 2);
+        assert_eq!(stock(app, &variant).await, (8, 0), "the refused checkouts' reservations are released");
+        // The refused checkouts' authorisations were voided at paysim.
+        let paysim = app.services.providers.payment("paysim").unwrap();
+        for cart in &carts {
+            let mut conn = app.services.db.read().await.unwrap();
+            let checkout = keel_store::orders::find_checkout(&mut conn.conn(), cart, "limit").await.unwrap().unwrap();
+            drop(conn);
+            let at_paysim = paysim.find_by_checkout(&checkout.id).await.unwrap();
+            let expected = if checkout.step == "completed" { "held" } else { "voided" };
+            assert_eq!(at_paysim.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(), [expected], "{}", checkout.step);
+        }
+        // A cart refused for it still works, and shows why its code no longer applies.
+        let mut refused = None;
+        for cart in &carts {
+            let mut conn = app.services.db.read().await.unwrap();
+            let step = keel_store::orders::find_checkout(&mut conn.conn(), cart, "limit").await.unwrap().unwrap().step;
+            if step == "failed" {
+                refused = Some(cart.clone());
+            }
+        }
+        let (status, cart, _) = send(app, Method::GET, &format!("/v1/store/carts/{}", refused.unwrap()), None, None, None).await;
+        assert_eq!((status, cart["promotions"][0]["reason"].as_str()), (200, Some("promotion_exhausted")), "{cart}");
+    }
+
+    #[demo = true]
     async fn a_declined_card_releases_the_stock_and_leaves_the_cart_usable(app) {
         let variant = variant_with_stock(app, "CHK-DECLINE", 2).await;
         let cart = ready_cart(app, None, &variant, 2).await;
