@@ -64,6 +64,14 @@ impl Lines {
         false
     }
 
+    /// The port from the "Keel is serving on …" line (after waiting for it): nodes bind port 0,
+    /// so tests running side by side never race for a free port.
+    fn serving_port(&mut self) -> u16 {
+        assert!(self.wait_for("Keel is serving on", Duration::from_secs(60)), "keel did not start: {:?}", self.seen);
+        let line = self.seen.iter().find(|l| l.contains("Keel is serving on")).unwrap();
+        line.rsplit(':').next().unwrap().trim().parse().unwrap()
+    }
+
     /// Everything the stream printed until it closed.
     fn rest(mut self) -> Vec<String> {
         self.seen.extend(self.rx.iter());
@@ -461,7 +469,6 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
 
     // The API process dies right after the payment is authorised.
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let process = |role: &str, failpoint: bool| {
         let mut cmd = keel();
         cmd.current_dir(dir.path())
@@ -469,7 +476,7 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
             .env("KEEL_DEMO_SEED", "false")
             .env("KEEL_PAYSIM_URL", &paysim_url)
             .env("KEEL_CHECKOUT_STALL_SECS", "0")
-            .env("KEEL_ADDR", format!("127.0.0.1:{port}"))
+            .env("KEEL_ADDR", "127.0.0.1:0")
             .args(["serve", "--role", role])
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -479,8 +486,9 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
         cmd.spawn().unwrap()
     };
     let mut api = process("api", true);
-    let mut lines = Lines::of(api.stderr.take().unwrap());
-    assert!(lines.wait_for("Keel is serving", Duration::from_secs(60)), "the api never started: {:?}", lines.seen);
+    // The output is read until the end: a closed pipe would kill the process on its next log.
+    let mut api_output = Lines::of(api.stderr.take().unwrap());
+    let port = api_output.serving_port();
     let client = ::reqwest::Client::new();
     let answer = client
         .post(format!("http://127.0.0.1:{port}/v1/store/carts/{}/checkout", cart.id))
@@ -490,6 +498,7 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
         .await;
     assert!(answer.is_err(), "the process died before answering: {answer:?}");
     assert!(!api.wait().unwrap().success());
+    drop(api_output);
 
     // Money is held and the unit reserved, with no order.
     let checkout = {
@@ -582,22 +591,25 @@ async fn checkouts_spread_over_two_api_processes_never_oversell() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let ports = [free_port(), free_port()];
+    let mut ports = Vec::new();
     let mut nodes = Vec::new();
-    for port in ports {
+    // Each node's output is read until the end: a closed pipe would kill it on its next log.
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
         let mut node = keel()
             .current_dir(dir.path())
             .env("KEEL_DATABASE_URL", &url)
             .env("KEEL_DEMO_SEED", "false")
             .env("KEEL_PAYSIM_URL", &paysim_url)
-            .env("KEEL_ADDR", format!("127.0.0.1:{port}"))
+            .env("KEEL_ADDR", "127.0.0.1:0")
             .args(["serve", "--role", "api"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = Lines::of(node.stderr.take().unwrap());
-        assert!(lines.wait_for("Keel is serving", Duration::from_secs(60)), "a node never started: {:?}", lines.seen);
+        let mut output = Lines::of(node.stderr.take().unwrap());
+        ports.push(output.serving_port());
+        outputs.push(output);
         nodes.push(node);
     }
     let client = ::reqwest::Client::new();
@@ -633,6 +645,7 @@ async fn checkouts_spread_over_two_api_processes_never_oversell() {
         node.kill().unwrap();
         node.wait().unwrap();
     }
+    drop(outputs);
     assert_eq!(placed, 3, "exactly as many orders as units");
     let levels = services.inventory.inventory(variant).await.unwrap().levels;
     assert_eq!((levels.iter().map(|l| l.on_hand).sum::<i64>(), levels.iter().map(|l| l.reserved).sum::<i64>()), (0, 0));
