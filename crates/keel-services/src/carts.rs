@@ -582,9 +582,8 @@ impl CartService {
 
     /// Prices the cart's lines before promotions: a fixed number of statements whatever its size.
     async fn price_lines(&self, c: &mut Conn<'_>, row: &repo::CartRow, groups: &[String]) -> Result<Priced> {
-        let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
         let region = Self::region(c, &row.region_id).await?;
-        let currency = Currency::parse(&row.currency).map_err(|_| internal("currency"))?;
+        let currency = Currency::parse(&row.currency).map_err(|_| ServiceError::stored("currency"))?;
         let mode = if region.row.tax_inclusive { TaxMode::Inclusive } else { TaxMode::Exclusive };
         let default_rate = TaxRate(u32::try_from(region.row.tax_rate).unwrap_or(0));
         let line_rows = repo::lines(c, &row.id).await?;
@@ -624,8 +623,10 @@ impl CartService {
         let money = |amount| Money::new(amount, currency);
         let mut lines = Vec::with_capacity(line_rows.len());
         for l in &line_rows {
-            let variant =
-                variants.iter().find(|v| v.id.to_string() == l.variant_id).ok_or_else(|| internal("cart line"))?;
+            let variant = variants
+                .iter()
+                .find(|v| v.id.to_string() == l.variant_id)
+                .ok_or_else(|| ServiceError::stored("cart line"))?;
             let base = variant.prices.iter().find(|p| p.currency == currency).map(|p| p.amount);
             let quantity = u32::try_from(l.quantity).unwrap_or(0);
             let candidates: Vec<pricing::ListPrice> = list_prices
@@ -649,7 +650,7 @@ impl CartService {
                 subtotal: price.unwrap_or(0).saturating_mul(i64::from(quantity)),
             });
             let line = CartLine {
-                id: CartLineId::parse(&l.id).map_err(|_| internal("line id"))?,
+                id: CartLineId::parse(&l.id).map_err(|_| ServiceError::stored("line id"))?,
                 variant_id: variant.id,
                 product_id: variant.product_id,
                 product_title: titles.get(&variant.product_id.to_string()).cloned().unwrap_or_default(),
@@ -658,7 +659,10 @@ impl CartService {
                 quantity,
                 unit_price: money(price.unwrap_or(0)),
                 compare_at_unit_price: list.and(base).map(money),
-                price_list_id: list.map(PriceListId::parse).transpose().map_err(|_| internal("price list id"))?,
+                price_list_id: list
+                    .map(PriceListId::parse)
+                    .transpose()
+                    .map_err(|_| ServiceError::stored("price list id"))?,
                 subtotal: money(0),
                 discount_total: money(0),
                 tax_total: money(0),
@@ -762,7 +766,6 @@ impl CartService {
 
     /// The whole cart, and the promotions that gave it something (checkout redeems them).
     pub(crate) async fn priced(&self, c: &mut Conn<'_>, row: repo::CartRow) -> Result<(Cart, Vec<PromotionId>)> {
-        let internal = |what: &str| ServiceError::Internal(format!("stored {what}"));
         let groups = Self::groups(c, &row).await?;
         let mut priced = self.price_lines(c, &row, &groups).await?;
         let option = match &row.shipping_option_id {
@@ -775,8 +778,8 @@ impl CartService {
         let currency = priced.currency;
         let money = |amount| Money::new(amount, currency);
         let cart = Cart {
-            id: CartId::parse(&row.id).map_err(|_| internal("cart id"))?,
-            region_id: RegionId::parse(&row.region_id).map_err(|_| internal("region id"))?,
+            id: CartId::parse(&row.id).map_err(|_| ServiceError::stored("cart id"))?,
+            region_id: RegionId::parse(&row.region_id).map_err(|_| ServiceError::stored("region id"))?,
             currency,
             tax_inclusive: priced.region.row.tax_inclusive,
             customer_id: row
@@ -784,12 +787,14 @@ impl CartService {
                 .as_deref()
                 .map(CustomerId::parse)
                 .transpose()
-                .map_err(|_| internal("customer id"))?,
+                .map_err(|_| ServiceError::stored("customer id"))?,
             email: row.email,
             shipping_address: row.shipping_address.map(|j| j.0),
             billing_address: row.billing_address.map(|j| j.0),
             shipping_option_id: match (&row.shipping_option_id, shipping) {
-                (Some(id), Some(_)) => Some(ShippingOptionId::parse(id).map_err(|_| internal("option id"))?),
+                (Some(id), Some(_)) => {
+                    Some(ShippingOptionId::parse(id).map_err(|_| ServiceError::stored("option id"))?)
+                }
                 _ => None,
             },
             promotions,

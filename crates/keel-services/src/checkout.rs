@@ -113,21 +113,22 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
 }
 
-fn internal(what: &str) -> ServiceError {
-    ServiceError::Internal(format!("stored {what}"))
-}
-
 /// An order row and its lines as the API shows them.
 pub(crate) fn order_view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Result<Order> {
-    let currency = Currency::parse(&row.currency).map_err(|_| internal("currency"))?;
+    let currency = Currency::parse(&row.currency).map_err(|_| ServiceError::stored("currency"))?;
     let money = |amount| Money::new(amount, currency);
     Ok(Order {
-        id: OrderId::parse(&row.id).map_err(|_| internal("order id"))?,
+        id: OrderId::parse(&row.id).map_err(|_| ServiceError::stored("order id"))?,
         number: row.number,
         status: row.status,
         payment_status: row.payment_status,
         fulfillment_status: row.fulfillment_status,
-        customer_id: row.customer_id.as_deref().map(CustomerId::parse).transpose().map_err(|_| internal("customer"))?,
+        customer_id: row
+            .customer_id
+            .as_deref()
+            .map(CustomerId::parse)
+            .transpose()
+            .map_err(|_| ServiceError::stored("customer"))?,
         email: row.email,
         currency,
         tax_inclusive: row.tax_inclusive,
@@ -135,9 +136,11 @@ pub(crate) fn order_view(row: repo::OrderRow, lines: Vec<repo::LineRow>) -> Resu
             .into_iter()
             .map(|l| {
                 Ok(OrderLine {
-                    id: keel_domain::OrderLineId::parse(&l.id).map_err(|_| internal("line id"))?,
-                    variant_id: keel_domain::VariantId::parse(&l.variant_id).map_err(|_| internal("variant id"))?,
-                    product_id: keel_domain::ProductId::parse(&l.product_id).map_err(|_| internal("product id"))?,
+                    id: keel_domain::OrderLineId::parse(&l.id).map_err(|_| ServiceError::stored("line id"))?,
+                    variant_id: keel_domain::VariantId::parse(&l.variant_id)
+                        .map_err(|_| ServiceError::stored("variant id"))?,
+                    product_id: keel_domain::ProductId::parse(&l.product_id)
+                        .map_err(|_| ServiceError::stored("product id"))?,
                     title: l.title,
                     sku: l.sku,
                     quantity: u32::try_from(l.quantity).unwrap_or(0),
@@ -220,6 +223,12 @@ fn invoice_of(order: &Order) -> crate::documents::Invoice {
         taxes: vec![(tax_label.to_string(), order.tax_total)],
         total: order.total,
     }
+}
+
+/// Whether the tests' failpoint `name` is set (`KEEL_FAILPOINT`, read once per process).
+fn failpoint(name: &str) -> bool {
+    static SET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| std::env::var("KEEL_FAILPOINT").ok()).as_deref() == Some(name)
 }
 
 /// What a failed checkout answered, kept to answer its replays the same way.
@@ -355,7 +364,7 @@ impl CheckoutService {
                 return Err(err);
             }
         };
-        if std::env::var("KEEL_FAILPOINT").is_ok_and(|f| f == "checkout.after_authorize") {
+        if failpoint("checkout.after_authorize") {
             tracing::error!("failpoint checkout.after_authorize: the process stops here");
             std::process::abort();
         }
@@ -405,8 +414,8 @@ impl CheckoutService {
             }
             return match existing.step.as_str() {
                 "completed" => {
-                    let id = existing.order_id.as_deref().ok_or_else(|| internal("checkout order"))?;
-                    Ok(Err(load_order(&mut c, id).await?.ok_or_else(|| internal("order"))?))
+                    let id = existing.order_id.as_deref().ok_or_else(|| ServiceError::stored("checkout order"))?;
+                    Ok(Err(load_order(&mut c, id).await?.ok_or_else(|| ServiceError::stored("order"))?))
                 }
                 "failed" => Err(replayed_error(&existing.error.map(|e| e.0).unwrap_or_default())),
                 _ => Err(ServiceError::Conflict {
@@ -622,7 +631,7 @@ impl CheckoutService {
         payment.updated_at = at;
         repo::update_payment(&mut c, &payment).await?;
         let mut cart_row =
-            keel_store::carts::find(&mut c, &cart.id.to_string()).await?.ok_or_else(|| internal("cart"))?;
+            keel_store::carts::find(&mut c, &cart.id.to_string()).await?.ok_or_else(|| ServiceError::stored("cart"))?;
         cart_row.status = "completed".into();
         cart_row.updated_at = at;
         keel_store::carts::update(&mut c, &cart_row).await?;

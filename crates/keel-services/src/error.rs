@@ -41,6 +41,11 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// Stored data that does not parse back (a bug or corruption): a 500.
+    pub fn stored(what: &str) -> Self {
+        ServiceError::Internal(format!("stored {what}"))
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         let mut errors = ValidationErrors::new();
         errors.add(field, message);

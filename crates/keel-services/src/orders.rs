@@ -55,10 +55,6 @@ pub struct CaptureInput {
     pub amount: Option<i64>,
 }
 
-fn internal(what: &str) -> ServiceError {
-    ServiceError::Internal(format!("stored {what}"))
-}
-
 fn provider_error(e: PaymentError) -> ServiceError {
     match e {
         PaymentError::Unavailable(m) => ServiceError::Unavailable(m),
@@ -67,9 +63,9 @@ fn provider_error(e: PaymentError) -> ServiceError {
 }
 
 fn payment_of(p: repo::PaymentRow) -> Result<Payment> {
-    let currency = Currency::parse(&p.currency).map_err(|_| internal("currency"))?;
+    let currency = Currency::parse(&p.currency).map_err(|_| ServiceError::stored("currency"))?;
     Ok(Payment {
-        id: PaymentId::parse(&p.id).map_err(|_| internal("payment id"))?,
+        id: PaymentId::parse(&p.id).map_err(|_| ServiceError::stored("payment id"))?,
         provider: p.provider,
         reference: p.reference,
         amount: Money::new(p.amount, currency),
@@ -365,17 +361,17 @@ pub struct Refund {
 
 fn fulfillment_of(f: repo::FulfillmentRow) -> Result<Fulfillment> {
     Ok(Fulfillment {
-        id: FulfillmentId::parse(&f.id).map_err(|_| internal("fulfillment id"))?,
+        id: FulfillmentId::parse(&f.id).map_err(|_| ServiceError::stored("fulfillment id"))?,
         location_id: f
             .location_id
             .as_deref()
             .map(StockLocationId::parse)
             .transpose()
-            .map_err(|_| internal("location"))?,
+            .map_err(|_| ServiceError::stored("location"))?,
         status: f.status,
         carrier: f.carrier,
         tracking_number: f.tracking_number,
-        lines: serde_json::from_value(f.lines.0).map_err(|_| internal("fulfillment lines"))?,
+        lines: serde_json::from_value(f.lines.0).map_err(|_| ServiceError::stored("fulfillment lines"))?,
         created_at: f.created_at,
         delivered_at: f.delivered_at,
     })
@@ -383,7 +379,7 @@ fn fulfillment_of(f: repo::FulfillmentRow) -> Result<Fulfillment> {
 
 fn refund_of(r: repo::RefundRow, currency: Currency) -> Result<Refund> {
     Ok(Refund {
-        id: RefundId::parse(&r.id).map_err(|_| internal("refund id"))?,
+        id: RefundId::parse(&r.id).map_err(|_| ServiceError::stored("refund id"))?,
         amount: Money::new(r.amount, currency),
         reason: r.reason,
         lines: r.lines.0,
@@ -440,7 +436,7 @@ impl OrderService {
                 payment.updated_at = at;
                 repo::update_payment(&mut c, &payment).await?;
                 repo::set_payment_status(&mut c, &order_id, status, at).await?;
-                let currency = Currency::parse(&payment.currency).map_err(|_| internal("currency"))?;
+                let currency = Currency::parse(&payment.currency).map_err(|_| ServiceError::stored("currency"))?;
                 let data = json!({"order_id": order_id, "amount": Money::new(payment.amount, currency),
                     "source": provider, "provider_event": event.id});
                 events::record(&mut c, event_type, "order", &order_id, data).await?;
@@ -635,7 +631,7 @@ impl OrderService {
                 let fully = order.refunded_total + amount >= payment.amount;
                 let status = if fully { "refunded" } else { "partially_refunded" };
                 repo::set_payment_status(&mut c, &key, status, at).await?;
-                let currency = Currency::parse(&order.currency).map_err(|_| internal("currency"))?;
+                let currency = Currency::parse(&order.currency).map_err(|_| ServiceError::stored("currency"))?;
                 let data = json!({"order_id": id, "refund_id": refund_id, "amount": Money::new(amount, currency),
                     "lines": parts, "shipping": input.shipping});
                 events::record(&mut c, "refund.created", "order", &key, data).await?;
@@ -706,9 +702,9 @@ pub struct Return {
 
 fn return_of(r: repo::ReturnRow) -> Result<Return> {
     Ok(Return {
-        id: ReturnId::parse(&r.id).map_err(|_| internal("return id"))?,
+        id: ReturnId::parse(&r.id).map_err(|_| ServiceError::stored("return id"))?,
         status: r.status,
-        lines: serde_json::from_value(r.lines.0).map_err(|_| internal("return lines"))?,
+        lines: serde_json::from_value(r.lines.0).map_err(|_| ServiceError::stored("return lines"))?,
         reason: r.reason,
         created_at: r.created_at,
         received_at: r.received_at,
@@ -784,7 +780,7 @@ impl OrderService {
             .await?
             .ok_or(ServiceError::NotFound { entity: "requested return" })?;
         let lines: Vec<LineQuantity> =
-            serde_json::from_value(received.lines.0).map_err(|_| internal("return lines"))?;
+            serde_json::from_value(received.lines.0).map_err(|_| ServiceError::stored("return lines"))?;
         let order_lines = repo::lines_of(&mut c, std::slice::from_ref(&key)).await?;
         let mut restocked = 0;
         if input.restock {
@@ -916,7 +912,7 @@ impl OrderService {
             payment.updated_at = at;
             repo::update_payment(&mut c, payment).await?;
         }
-        let currency = Currency::parse(&order.currency).map_err(|_| internal("currency"))?;
+        let currency = Currency::parse(&order.currency).map_err(|_| ServiceError::stored("currency"))?;
         let data = json!({"order_id": id, "changes": changes, "total": Money::new(order.total, currency)});
         events::record(&mut c, "order.edited", "order", &key, data).await?;
         tx.commit().await?;

@@ -129,13 +129,9 @@ pub struct PriceListPatch {
     pub prices: Option<Vec<ListPrice>>,
 }
 
-fn internal(what: &str) -> ServiceError {
-    ServiceError::Internal(format!("stored {what}"))
-}
-
 fn group_of(r: repo::GroupRow, counts: &HashMap<String, i64>) -> Result<CustomerGroup> {
     Ok(CustomerGroup {
-        id: CustomerGroupId::parse(&r.id).map_err(|_| internal("group id"))?,
+        id: CustomerGroupId::parse(&r.id).map_err(|_| ServiceError::stored("group id"))?,
         customer_count: counts.get(&r.id).copied().unwrap_or(0),
         name: r.name,
         created_at: r.created_at,
@@ -145,7 +141,7 @@ fn group_of(r: repo::GroupRow, counts: &HashMap<String, i64>) -> Result<Customer
 
 fn list_of(r: repo::ListRow, prices: Vec<repo::PriceRow>) -> Result<PriceList> {
     Ok(PriceList {
-        id: PriceListId::parse(&r.id).map_err(|_| internal("price list id"))?,
+        id: PriceListId::parse(&r.id).map_err(|_| ServiceError::stored("price list id"))?,
         name: r.name,
         status: if r.status == "draft" { PriceListStatus::Draft } else { PriceListStatus::Active },
         starts_at: r.starts_at,
@@ -154,13 +150,13 @@ fn list_of(r: repo::ListRow, prices: Vec<repo::PriceRow>) -> Result<PriceList> {
             .customer_group_ids
             .0
             .iter()
-            .map(|g| CustomerGroupId::parse(g).map_err(|_| internal("group id")))
+            .map(|g| CustomerGroupId::parse(g).map_err(|_| ServiceError::stored("group id")))
             .collect::<Result<_>>()?,
         prices: prices
             .into_iter()
             .map(|p| {
                 Ok(ListPrice {
-                    variant_id: VariantId::parse(&p.variant_id).map_err(|_| internal("variant id"))?,
+                    variant_id: VariantId::parse(&p.variant_id).map_err(|_| ServiceError::stored("variant id"))?,
                     amount: p.amount,
                     currency: p.currency,
                     min_quantity: u32::try_from(p.min_quantity).unwrap_or(1),
@@ -353,8 +349,10 @@ impl PriceListService {
         let mut ids = repo::members(&mut c, &id.to_string(), after.as_deref(), limit + 1).await?;
         let more = ids.len() as u64 > limit;
         ids.truncate(limit as usize);
-        let data: Vec<CustomerId> =
-            ids.iter().map(|i| CustomerId::parse(i).map_err(|_| internal("customer id"))).collect::<Result<_>>()?;
+        let data: Vec<CustomerId> = ids
+            .iter()
+            .map(|i| CustomerId::parse(i).map_err(|_| ServiceError::stored("customer id")))
+            .collect::<Result<_>>()?;
         Ok(GroupMemberPage { next_cursor: if more { data.last().map(ToString::to_string) } else { None }, data })
     }
 
@@ -386,7 +384,10 @@ impl PriceListService {
                 Some((amount, list)) => Some(keel_domain::catalog::view::CalculatedPrice {
                     amount: Money::new(amount, currency),
                     original: Money::new(base.unwrap_or(amount), currency),
-                    price_list_id: list.map(PriceListId::parse).transpose().map_err(|_| internal("price list id"))?,
+                    price_list_id: list
+                        .map(PriceListId::parse)
+                        .transpose()
+                        .map_err(|_| ServiceError::stored("price list id"))?,
                 }),
                 None => None,
             };

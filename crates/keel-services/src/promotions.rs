@@ -173,18 +173,14 @@ pub struct CartPromotion {
     pub reason: Option<String>,
 }
 
-fn internal(what: &str) -> ServiceError {
-    ServiceError::Internal(format!("stored {what}"))
-}
-
 fn rule_of(row: &repo::PromotionRow) -> Result<Rule> {
-    serde_json::from_value(row.rule.0.clone()).map_err(|_| internal("promotion rule"))
+    serde_json::from_value(row.rule.0.clone()).map_err(|_| ServiceError::stored("promotion rule"))
 }
 
 fn view(row: repo::PromotionRow, customers_redeemed: Option<i64>) -> Result<Promotion> {
     let rule = rule_of(&row)?;
     Ok(Promotion {
-        id: PromotionId::parse(&row.id).map_err(|_| internal("promotion id"))?,
+        id: PromotionId::parse(&row.id).map_err(|_| ServiceError::stored("promotion id"))?,
         automatic: row.code.is_none(),
         code: row.code,
         name: row.name,
@@ -201,7 +197,7 @@ fn view(row: repo::PromotionRow, customers_redeemed: Option<i64>) -> Result<Prom
             .customer_group_ids
             .0
             .iter()
-            .map(|g| CustomerGroupId::parse(g).map_err(|_| internal("group id")))
+            .map(|g| CustomerGroupId::parse(g).map_err(|_| ServiceError::stored("group id")))
             .collect::<Result<_>>()?,
         usage_limit: row.usage_limit.and_then(|l| u32::try_from(l).ok()),
         per_customer_limit: row.per_customer_limit.and_then(|l| u32::try_from(l).ok()),
@@ -462,7 +458,7 @@ pub async fn evaluate(
         if row.code.is_none() && result.is_none() {
             continue;
         }
-        let id = PromotionId::parse(&row.id).map_err(|_| internal("promotion id"))?;
+        let id = PromotionId::parse(&row.id).map_err(|_| ServiceError::stored("promotion id"))?;
         if result.is_some() {
             applied.push(id);
         }
@@ -578,7 +574,7 @@ impl PromotionService {
         let mut c = tx.conn();
         let row = check(&mut c, &input, true).await?;
         repo::insert(&mut c, &row).await?;
-        let id = PromotionId::parse(&row.id).map_err(|_| internal("promotion id"))?;
+        let id = PromotionId::parse(&row.id).map_err(|_| ServiceError::stored("promotion id"))?;
         let out = Self::load(&mut c, id).await?;
         tx.commit().await?;
         Ok(out)

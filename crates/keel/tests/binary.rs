@@ -429,43 +429,11 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
     let Some(mut db) = common::Database::create(common::Backend::Postgres).await else { return };
     let url = db.config.database_url.clone().unwrap();
     // paysim runs in this test process, so it outlives the Keel process that dies.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let paysim_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(paysim::serve(listener, paysim::Config::default()));
-    db.config.paysim_url = Some(paysim_url.clone());
-    let services = keel::app::open(&db.config).await.unwrap();
-    keel::app::seed_if_empty(&services, |_| {}).await.unwrap();
+    let (services, paysim_url) = shop_with_paysim(&mut db).await;
 
     // A cart ready to check out, for the one unit in stock.
-    let product = serde_json::from_value(serde_json::json!({"title": "Interrupted", "status": "published",
-        "variants": [{"sku": "CRASH-1", "prices": [{"amount": 2500, "currency": "USD"}]}]}))
-    .unwrap();
-    let product = services.catalog.create_product(&product).await.unwrap();
-    let variant = product.variants[0].id;
-    services
-        .inventory
-        .set_level(variant, serde_json::from_value(serde_json::json!({"on_hand": 1})).unwrap())
-        .await
-        .unwrap();
-    let carts = &services.carts;
-    let cart =
-        carts.create(serde_json::from_value(serde_json::json!({"currency": "USD"})).unwrap(), None).await.unwrap();
-    carts
-        .add_line(
-            cart.id,
-            None,
-            serde_json::from_value(serde_json::json!({"variant_id": variant, "quantity": 1})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let details = serde_json::json!({"email": "crash@example.com",
-        "shipping_address": {"line1": "1 Main St", "city": "Springfield", "country_code": "US"}});
-    carts.update(cart.id, None, serde_json::from_value(details).unwrap()).await.unwrap();
-    let option = carts.shipping_options(cart.id, None).await.unwrap().remove(0);
-    carts
-        .choose_shipping(cart.id, None, serde_json::from_value(serde_json::json!({"option_id": option.id})).unwrap())
-        .await
-        .unwrap();
+    let variant = variant_in_stock(&services, "CRASH-1", 1).await;
+    let cart = ready_cart(&services, variant, "crash@example.com").await;
 
     // The API process dies right after the payment is authorised.
     let dir = tempfile::tempdir().unwrap();
@@ -491,7 +459,7 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
     let port = api_output.serving_port();
     let client = ::reqwest::Client::new();
     let answer = client
-        .post(format!("http://127.0.0.1:{port}/v1/store/carts/{}/checkout", cart.id))
+        .post(format!("http://127.0.0.1:{port}/v1/store/carts/{cart}/checkout"))
         .header("Idempotency-Key", "crash-1")
         .json(&serde_json::json!({"payment": {"provider": "paysim", "token": "tok_visa"}}))
         .send()
@@ -503,7 +471,7 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
     // Money is held and the unit reserved, with no order.
     let checkout = {
         let mut conn = services.db.read().await.unwrap();
-        keel_store::orders::find_checkout(&mut conn.conn(), &cart.id.to_string(), "crash-1").await.unwrap().unwrap()
+        keel_store::orders::find_checkout(&mut conn.conn(), &cart.to_string(), "crash-1").await.unwrap().unwrap()
     };
     assert_eq!((checkout.step.as_str(), checkout.order_id.as_deref()), ("authorized", None));
     let paysim = services.providers.payment("paysim").unwrap();
@@ -520,7 +488,7 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
     loop {
         let step = {
             let mut conn = services.db.read().await.unwrap();
-            keel_store::orders::find_checkout(&mut conn.conn(), &cart.id.to_string(), "crash-1")
+            keel_store::orders::find_checkout(&mut conn.conn(), &cart.to_string(), "crash-1")
                 .await
                 .unwrap()
                 .unwrap()
@@ -538,7 +506,7 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
     assert_eq!(after.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(), ["voided"]);
     let levels = services.inventory.inventory(variant).await.unwrap().levels;
     assert_eq!((levels.iter().map(|l| l.reserved).sum::<i64>(), levels.iter().map(|l| l.on_hand).sum::<i64>()), (0, 1));
-    assert!(services.carts.get(cart.id, None).await.is_ok());
+    assert!(services.carts.get(cart, None).await.is_ok());
     services.db.close().await;
     db.drop_now().await;
 }
@@ -547,47 +515,11 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
 async fn checkouts_spread_over_two_api_processes_never_oversell() {
     let Some(mut db) = common::Database::create(common::Backend::Postgres).await else { return };
     let url = db.config.database_url.clone().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let paysim_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(paysim::serve(listener, paysim::Config::default()));
-    db.config.paysim_url = Some(paysim_url.clone());
-    let services = keel::app::open(&db.config).await.unwrap();
-    keel::app::seed_if_empty(&services, |_| {}).await.unwrap();
-    let product = serde_json::from_value(serde_json::json!({"title": "Scarce", "status": "published",
-        "variants": [{"sku": "SCARCE-1", "prices": [{"amount": 2500, "currency": "USD"}]}]}))
-    .unwrap();
-    let variant = services.catalog.create_product(&product).await.unwrap().variants[0].id;
-    services
-        .inventory
-        .set_level(variant, serde_json::from_value(serde_json::json!({"on_hand": 3})).unwrap())
-        .await
-        .unwrap();
-    let carts = &services.carts;
+    let (services, paysim_url) = shop_with_paysim(&mut db).await;
+    let variant = variant_in_stock(&services, "SCARCE-1", 3).await;
     let mut ready = Vec::new();
     for i in 0..16 {
-        let cart =
-            carts.create(serde_json::from_value(serde_json::json!({"currency": "USD"})).unwrap(), None).await.unwrap();
-        carts
-            .add_line(
-                cart.id,
-                None,
-                serde_json::from_value(serde_json::json!({"variant_id": variant, "quantity": 1})).unwrap(),
-            )
-            .await
-            .unwrap();
-        let details = serde_json::json!({"email": format!("race{i}@example.com"),
-            "shipping_address": {"line1": "1 Main St", "city": "Springfield", "country_code": "US"}});
-        carts.update(cart.id, None, serde_json::from_value(details).unwrap()).await.unwrap();
-        let option = carts.shipping_options(cart.id, None).await.unwrap().remove(0);
-        carts
-            .choose_shipping(
-                cart.id,
-                None,
-                serde_json::from_value(serde_json::json!({"option_id": option.id})).unwrap(),
-            )
-            .await
-            .unwrap();
-        ready.push(cart.id);
+        ready.push(ready_cart(&services, variant, &format!("race{i}@example.com")).await);
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -666,4 +598,47 @@ async fn checkouts_spread_over_two_api_processes_never_oversell() {
     assert_eq!(held, 3);
     services.db.close().await;
     db.drop_now().await;
+}
+
+/// Services on `db` with a paysim run by this test process (so it outlives any Keel process),
+/// the demo catalog seeded; and paysim's URL.
+async fn shop_with_paysim(db: &mut common::Database) -> (keel_services::Services, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let paysim_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(paysim::serve(listener, paysim::Config::default()));
+    db.config.paysim_url = Some(paysim_url.clone());
+    let services = keel::app::open(&db.config).await.unwrap();
+    keel::app::seed_if_empty(&services, |_| {}).await.unwrap();
+    (services, paysim_url)
+}
+
+/// A published variant priced USD 25.00 with `on_hand` in stock.
+async fn variant_in_stock(services: &keel_services::Services, sku: &str, on_hand: i64) -> keel_domain::VariantId {
+    let product = serde_json::from_value(serde_json::json!({"title": format!("Scarce {sku}"), "status": "published",
+        "variants": [{"sku": sku, "prices": [{"amount": 2500, "currency": "USD"}]}]}))
+    .unwrap();
+    let variant = services.catalog.create_product(&product).await.unwrap().variants[0].id;
+    let level = serde_json::from_value(serde_json::json!({"on_hand": on_hand})).unwrap();
+    services.inventory.set_level(variant, level).await.unwrap();
+    variant
+}
+
+/// A USD cart with one unit of `variant`, an email, an address and a shipping option.
+async fn ready_cart(
+    services: &keel_services::Services,
+    variant: keel_domain::VariantId,
+    email: &str,
+) -> keel_domain::CartId {
+    fn json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+    let carts = &services.carts;
+    let cart = carts.create(json(serde_json::json!({"currency": "USD"})), None).await.unwrap().id;
+    carts.add_line(cart, None, json(serde_json::json!({"variant_id": variant, "quantity": 1}))).await.unwrap();
+    let details = serde_json::json!({"email": email,
+        "shipping_address": {"line1": "1 Main St", "city": "Springfield", "country_code": "US"}});
+    carts.update(cart, None, json(details)).await.unwrap();
+    let option = carts.shipping_options(cart, None).await.unwrap().remove(0);
+    carts.choose_shipping(cart, None, json(serde_json::json!({"option_id": option.id}))).await.unwrap();
+    cart
 }

@@ -376,6 +376,19 @@ async fn create_intent(State(paysim): State<Paysim>, headers: HeaderMap, Json(bo
     .await
 }
 
+/// The answer to a change of an intent: 404 without it, 400 when its state refuses the
+/// change, else what `done` makes of the result.
+fn answer<T>(
+    outcome: Option<Result<T, (&str, &str)>>,
+    done: impl FnOnce(T) -> (StatusCode, Value),
+) -> (StatusCode, Value) {
+    match outcome {
+        None => error(StatusCode::NOT_FOUND, "invalid_request_error", "resource_missing", "no such payment intent"),
+        Some(Err((code, message))) => error(StatusCode::BAD_REQUEST, "invalid_request_error", code, message),
+        Some(Ok(value)) => done(value),
+    }
+}
+
 /// Marks a confirmed intent authorised (manual capture) or paid; returns the event type.
 fn authorised(intent: &mut Value, manual: bool) -> &'static str {
     let amount = intent["amount"].clone();
@@ -453,14 +466,10 @@ async fn capture_intent(
             intent["amount_capturable"] = json!(0);
             Ok(intent.clone())
         });
-        match outcome {
-            None => error(StatusCode::NOT_FOUND, "invalid_request_error", "resource_missing", "no such payment intent"),
-            Some(Err((code, message))) => error(StatusCode::BAD_REQUEST, "invalid_request_error", code, message),
-            Some(Ok(intent)) => {
-                p.emit("payment_intent.succeeded", intent.clone());
-                (StatusCode::OK, intent)
-            }
-        }
+        answer(outcome, |intent| {
+            p.emit("payment_intent.succeeded", intent.clone());
+            (StatusCode::OK, intent)
+        })
     })
     .await
 }
@@ -483,14 +492,10 @@ async fn cancel_intent(
             intent["amount_capturable"] = json!(0);
             Ok(intent.clone())
         });
-        match outcome {
-            None => error(StatusCode::NOT_FOUND, "invalid_request_error", "resource_missing", "no such payment intent"),
-            Some(Err((code, message))) => error(StatusCode::BAD_REQUEST, "invalid_request_error", code, message),
-            Some(Ok(intent)) => {
-                p.emit("payment_intent.canceled", intent.clone());
-                (StatusCode::OK, intent)
-            }
-        }
+        answer(outcome, |intent| {
+            p.emit("payment_intent.canceled", intent.clone());
+            (StatusCode::OK, intent)
+        })
     })
     .await
 }
@@ -512,16 +517,12 @@ async fn create_refund(State(paysim): State<Paysim>, headers: HeaderMap, Json(bo
             intent["amount_refunded"] = json!(refunded + amount);
             Ok((amount, intent.clone()))
         });
-        match outcome {
-            None => error(StatusCode::NOT_FOUND, "invalid_request_error", "resource_missing", "no such payment intent"),
-            Some(Err((code, message))) => error(StatusCode::BAD_REQUEST, "invalid_request_error", code, message),
-            Some(Ok((amount, intent))) => {
-                let refund = json!({"id": new_id("re"), "object": "refund", "payment_intent": id, "amount": amount,
-                    "currency": intent["currency"], "status": "succeeded", "created": now()});
-                p.emit("charge.refunded", intent);
-                (StatusCode::OK, refund)
-            }
-        }
+        answer(outcome, |(amount, intent)| {
+            let refund = json!({"id": new_id("re"), "object": "refund", "payment_intent": id, "amount": amount,
+                "currency": intent["currency"], "status": "succeeded", "created": now()});
+            p.emit("charge.refunded", intent);
+            (StatusCode::OK, refund)
+        })
     })
     .await
 }
