@@ -451,6 +451,27 @@ impl CheckoutService {
             errors.add("lines", "a line has no price in the cart's currency any more; remove it");
         }
         errors.into_result()?;
+        // A code the shopper entered that no longer applies (used up, expired meanwhile) stops
+        // checkout rather than charging the full price: they remove it or try again.
+        if let Some(held) = cart.promotions.iter().find(|p| p.code.is_some() && !p.applied) {
+            let code = match held.reason.as_deref() {
+                Some("promotion_exhausted") => Some("promotion_exhausted"),
+                Some("promotion_expired") => Some("promotion_expired"),
+                Some("promotion_limit_reached") => Some("promotion_limit_reached"),
+                Some("promotion_not_applicable") => None,
+                _ => Some("cart_changed"),
+            };
+            if let Some(code) = code {
+                return Err(ServiceError::Conflict {
+                    code,
+                    field: "promotions",
+                    message: format!(
+                        "the code {} no longer applies; remove it or try again",
+                        held.code.as_deref().unwrap_or_default()
+                    ),
+                });
+            }
+        }
         if input.expected_total.is_some_and(|t| t != cart.total.amount) {
             return Err(ServiceError::Conflict {
                 code: "cart_changed",
