@@ -11,6 +11,7 @@ mod audit;
 pub mod auth;
 mod docs;
 pub mod extract;
+pub mod graphql;
 mod idempotency;
 mod media;
 pub mod middleware;
@@ -46,6 +47,9 @@ pub const NON_API_ROUTES: &[&str] = &[
     "/docs/assets/swagger-ui.css",
     "/docs/assets/init.js",
     "/media/demo/{file}",
+    "/graphql",
+    "/graphql/assets/{file}",
+    "/v1/admin/graphql",
 ];
 
 /// HTTP settings from configuration.
@@ -59,6 +63,7 @@ pub struct ApiConfig {
     pub catalog_max_age_secs: u32,
     /// Served over TLS: answers carry `Strict-Transport-Security`.
     pub tls: bool,
+    pub graphql: graphql::GraphqlConfig,
 }
 
 impl Default for ApiConfig {
@@ -69,6 +74,7 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             catalog_max_age_secs: 60,
             tls: false,
+            graphql: graphql::GraphqlConfig::default(),
         }
     }
 }
@@ -83,6 +89,7 @@ pub struct AppState {
     pub metrics: Option<MetricsRender>,
     pub config: Arc<ApiConfig>,
     openapi_json: Arc<String>,
+    graphql: graphql::Schemas,
 }
 
 #[derive(OpenApi)]
@@ -184,7 +191,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Builds the whole HTTP application.
 pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRender>) -> Router {
     let openapi_json = openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_string());
-    let state = AppState { services, metrics, config: Arc::new(config.clone()), openapi_json: Arc::new(openapi_json) };
+    let state = AppState {
+        services,
+        metrics,
+        config: Arc::new(config.clone()),
+        openapi_json: Arc::new(openapi_json),
+        graphql: graphql::Schemas::new(&config.graphql),
+    };
     let (api, _) = api_routes(config, Some(state.clone())).split_for_parts();
 
     let non_api = Router::new()
@@ -193,7 +206,10 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
         .route(NON_API_ROUTES[2], get(docs::swagger_js))
         .route(NON_API_ROUTES[3], get(docs::swagger_css))
         .route(NON_API_ROUTES[4], get(docs::init_js))
-        .route(NON_API_ROUTES[5], get(media::demo_image));
+        .route(NON_API_ROUTES[5], get(media::demo_image))
+        .route(NON_API_ROUTES[6], get(graphql::graphiql_page).post(graphql::store_endpoint))
+        .route(NON_API_ROUTES[7], get(graphql::graphiql_asset))
+        .route(NON_API_ROUTES[8], get(graphql::graphiql_page).post(graphql::admin_endpoint));
 
     let request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()

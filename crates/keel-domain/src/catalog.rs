@@ -109,7 +109,9 @@ impl Label {
 }
 
 /// Where a product is in its life: only `published` products are visible in the store API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema, async_graphql::Enum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductStatus {
     #[default]
@@ -228,7 +230,7 @@ pub mod view {
         pub updated_at: DateTime<Utc>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct ProductOption {
         pub id: OptionId,
         pub name: String,
@@ -261,7 +263,7 @@ pub mod view {
     }
 
     /// A variant's price for a shopper in a region.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct CalculatedPrice {
         pub amount: Money,
         /// The base price (higher than `amount` when a price list applies).
@@ -269,21 +271,21 @@ pub mod view {
         pub price_list_id: Option<crate::PriceListId>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct Image {
         pub id: ImageId,
         pub url: String,
         pub alt: Option<String>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct CategoryRef {
         pub id: CategoryId,
         pub handle: String,
         pub name: String,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct CollectionRef {
         pub id: CollectionId,
         pub handle: String,
@@ -291,7 +293,7 @@ pub mod view {
     }
 
     /// A node of the category tree.
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct Category {
         pub id: CategoryId,
         pub handle: String,
@@ -303,7 +305,7 @@ pub mod view {
         pub updated_at: DateTime<Utc>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct Collection {
         pub id: CollectionId,
         pub handle: String,

@@ -120,6 +120,54 @@ macro_rules! typed_id {
         }
 
         impl utoipa::ToSchema for $name {}
+
+        // GraphQL sees every typed id as the standard `ID` scalar (its text form).
+        impl async_graphql::OutputType for $name {
+            fn type_name() -> std::borrow::Cow<'static, str> {
+                <async_graphql::ID as async_graphql::OutputType>::type_name()
+            }
+
+            fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+                <async_graphql::ID as async_graphql::OutputType>::create_type_info(registry)
+            }
+
+            async fn resolve(
+                &self,
+                _: &async_graphql::ContextSelectionSet<'_>,
+                _: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+            ) -> async_graphql::ServerResult<async_graphql::Value> {
+                Ok(async_graphql::Value::String(self.to_string()))
+            }
+        }
+
+        impl async_graphql::InputType for $name {
+            type RawValueType = Self;
+
+            fn type_name() -> std::borrow::Cow<'static, str> {
+                <async_graphql::ID as async_graphql::InputType>::type_name()
+            }
+
+            fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+                <async_graphql::ID as async_graphql::InputType>::create_type_info(registry)
+            }
+
+            fn parse(value: Option<async_graphql::Value>) -> async_graphql::InputValueResult<Self> {
+                match value {
+                    Some(async_graphql::Value::String(text)) => {
+                        Self::parse(&text).map_err(async_graphql::InputValueError::custom)
+                    }
+                    other => Err(async_graphql::InputValueError::expected_type(other.unwrap_or_default())),
+                }
+            }
+
+            fn to_value(&self) -> async_graphql::Value {
+                async_graphql::Value::String(self.to_string())
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(self)
+            }
+        }
     };
 }
 

@@ -113,8 +113,36 @@ impl utoipa::PartialSchema for Currency {
 
 impl utoipa::ToSchema for Currency {}
 
+/// A supported ISO 4217 currency code, such as `EUR`.
+#[async_graphql::Scalar]
+impl async_graphql::ScalarType for Currency {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        match &value {
+            async_graphql::Value::String(text) => Currency::parse(text).map_err(async_graphql::InputValueError::custom),
+            _ => Err(async_graphql::InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        async_graphql::Value::String(self.code().to_string())
+    }
+}
+
 /// An amount in a currency's minor unit: `{"amount": 1999, "currency": "EUR"}` is €19.99.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    async_graphql::SimpleObject,
+    async_graphql::InputObject,
+)]
+#[graphql(input_name = "MoneyInput")]
 pub struct Money {
     /// Integer amount in the currency's minor unit (cents for EUR, yen for JPY).
     pub amount: i64,

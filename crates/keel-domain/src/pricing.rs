@@ -140,7 +140,9 @@ pub fn allocate(amount: i64, weights: &[i64]) -> Vec<i64> {
 }
 
 /// One weight tier of a shipping rate: up to `max_grams` costs `amount`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema, async_graphql::SimpleObject,
+)]
 pub struct WeightTier {
     pub max_grams: i64,
     pub amount: i64,

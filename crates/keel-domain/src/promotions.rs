@@ -46,6 +46,8 @@ pub struct ItemFilter {
     pub collections: Vec<String>,
 }
 
+crate::graphql_json!(ItemFilter, Benefit);
+
 impl ItemFilter {
     /// Whether a line matches (an empty filter matches every line).
     pub fn matches(&self, line: &PromoLine) -> bool {

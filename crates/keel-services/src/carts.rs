@@ -35,7 +35,7 @@ pub const MAX_QUANTITY: u32 = 1000;
 /// The most lines a cart may hold.
 pub const MAX_LINES: usize = 200;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct CartLine {
     pub id: CartLineId,
     pub variant_id: VariantId,
@@ -64,7 +64,7 @@ pub struct CartLine {
 }
 
 /// A shipping option as a cart sees it: its price for this cart.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct CartShippingOption {
     pub id: ShippingOptionId,
     pub name: String,
@@ -78,7 +78,7 @@ pub struct ShippingChoice {
     pub option_id: ShippingOptionId,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Cart {
     pub id: CartId,
     pub region_id: RegionId,
@@ -107,6 +107,8 @@ pub struct Cart {
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
+#[graphql(name = "CartCreateInput")]
 pub struct CartCreate {
     /// The region (default: the one selling in `currency`, else the first region).
     pub region_id: Option<RegionId>,
@@ -116,6 +118,8 @@ pub struct CartCreate {
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
+#[graphql(name = "CartLineInput")]
 pub struct LineAdd {
     pub variant_id: VariantId,
     /// 1 to 1000.
@@ -132,6 +136,8 @@ pub struct LineUpdate {
 /// Cart changes; absent fields stay.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
+#[graphql(name = "CartUpdateInput")]
 pub struct CartPatch {
     pub email: Option<String>,
     /// `{line1, city, country_code, …}` as in the address book.

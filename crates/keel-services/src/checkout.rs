@@ -37,6 +37,7 @@ const RESERVATION_MINUTES: i64 = 15;
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct PaymentInput {
     /// `paysim` (cards; test tokens such as `tok_visa`) or `manual` (pay on invoice/delivery).
     #[schema(example = "paysim")]
@@ -48,6 +49,7 @@ pub struct PaymentInput {
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct CheckoutInput {
     pub payment: PaymentInput,
     /// The total the shopper saw, in minor units: if the cart now costs something else (a price
@@ -55,7 +57,7 @@ pub struct CheckoutInput {
     pub expected_total: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct OrderLine {
     pub id: keel_domain::OrderLineId,
     pub variant_id: keel_domain::VariantId,
@@ -77,7 +79,7 @@ pub struct OrderLine {
     pub returned_quantity: u32,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Order {
     pub id: OrderId,
     /// Human-readable and sequential (1001, 1002, …).

@@ -13,7 +13,7 @@ use keel_store::{Conn, Db, inventory as repo};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct StockLevel {
     pub location_id: StockLocationId,
     pub location_code: String,
@@ -25,7 +25,7 @@ pub struct StockLevel {
 }
 
 /// A variant's stock as staff see it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct VariantInventory {
     pub variant_id: VariantId,
     /// Whether stock is counted at all (false: always available).
@@ -38,7 +38,7 @@ pub struct VariantInventory {
     pub available: i64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct StockLocation {
     pub id: StockLocationId,
     pub code: String,
@@ -46,7 +46,7 @@ pub struct StockLocation {
     pub is_default: bool,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Movement {
     pub id: MovementId,
     pub location_id: StockLocationId,
@@ -61,6 +61,8 @@ pub struct Movement {
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
+#[graphql(name = "StockLevelInput")]
 pub struct SetLevel {
     /// The new on-hand quantity (0 or more; not below what is reserved there).
     pub on_hand: i64,
@@ -498,14 +500,24 @@ impl InventoryService {
 impl InventoryService {
     /// Fills each variant's `in_stock` for the store, counting `region`'s stock locations (all
     /// when `None`). A fixed number of statements for any page.
+    /// Whether each variant can be bought now from the region's stock locations (all without a
+    /// region), in one statement.
+    pub async fn in_stock_in(
+        &self,
+        variants: &[VariantId],
+        region: Option<&crate::regions::Region>,
+    ) -> Result<HashMap<VariantId, bool>> {
+        let locations = region.map(|r| r.location_ids.iter().map(ToString::to_string).collect::<Vec<_>>());
+        self.in_stock(variants, locations.as_deref()).await
+    }
+
     pub async fn annotate(
         &self,
         products: &mut [keel_domain::catalog::view::Product],
         region: Option<&crate::regions::Region>,
     ) -> Result<()> {
-        let locations = region.map(|r| r.location_ids.iter().map(ToString::to_string).collect::<Vec<_>>());
         let variants: Vec<VariantId> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id)).collect();
-        let stock = self.in_stock(&variants, locations.as_deref()).await?;
+        let stock = self.in_stock_in(&variants, region).await?;
         for variant in products.iter_mut().flat_map(|p| p.variants.iter_mut()) {
             variant.in_stock = stock.get(&variant.id).copied();
         }

@@ -15,7 +15,7 @@ use keel_store::{Db, orders as repo};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Payment {
     pub id: PaymentId,
     pub provider: String,
@@ -28,7 +28,7 @@ pub struct Payment {
 }
 
 /// One thing that happened to an order (its events, oldest first).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct TimelineEntry {
     #[schema(example = "order.placed")]
     pub event: String,
@@ -37,9 +37,10 @@ pub struct TimelineEntry {
     pub data: Value,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct OrderDetail {
     #[serde(flatten)]
+    #[graphql(flatten)]
     pub order: Order,
     pub payments: Vec<Payment>,
     pub fulfillments: Vec<Fulfillment>,
@@ -50,6 +51,7 @@ pub struct OrderDetail {
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct CaptureInput {
     /// Minor units; absent: everything authorised. Less releases the rest.
     pub amount: Option<i64>,
@@ -297,6 +299,8 @@ impl OrderService {
 /// Some units of an order line.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "LineQuantityInput")]
 pub struct LineQuantity {
     pub line_id: OrderLineId,
     pub quantity: u32,
@@ -304,6 +308,7 @@ pub struct LineQuantity {
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct FulfillmentInput {
     pub lines: Vec<LineQuantity>,
     /// Where it ships from.
@@ -313,6 +318,7 @@ pub struct FulfillmentInput {
     pub tracking_number: Option<String>,
     /// Email the shopper the tracking details (default true).
     #[serde(default = "yes")]
+    #[graphql(default = true)]
     pub notify: bool,
 }
 
@@ -320,7 +326,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Fulfillment {
     pub id: FulfillmentId,
     pub location_id: Option<StockLocationId>,
@@ -335,18 +341,21 @@ pub struct Fulfillment {
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct RefundInput {
     /// Units of lines to refund: each at its share of what the line cost after discounts and
     /// with its tax (the last units get exactly what remains, so shares sum to the line).
     #[serde(default)]
+    #[graphql(default)]
     pub lines: Vec<LineQuantity>,
     /// Refund the shipping too (once).
     #[serde(default)]
+    #[graphql(default)]
     pub shipping: bool,
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Refund {
     pub id: RefundId,
     pub amount: Money,
@@ -689,7 +698,7 @@ pub struct ReceiveInput {
     pub refund: bool,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Return {
     pub id: ReturnId,
     /// `requested`, `received`.

@@ -16,7 +16,7 @@ pub const MAX_PRICES: usize = 10_000;
 /// The most customers added to a group in one request.
 pub const MAX_MEMBERS_PER_CALL: usize = 1000;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct CustomerGroup {
     pub id: CustomerGroupId,
     #[schema(example = "Wholesale")]
@@ -364,12 +364,32 @@ impl PriceListService {
         products: &mut [keel_domain::catalog::view::Product],
         currency: Currency,
     ) -> Result<()> {
-        let ids: Vec<String> = products.iter().flat_map(|p| p.variants.iter().map(|v| v.id.to_string())).collect();
+        let variants: Vec<(VariantId, Option<i64>)> = products
+            .iter()
+            .flat_map(|p| &p.variants)
+            .map(|v| (v.id, v.prices.iter().find(|p| p.currency == currency).map(|p| p.amount)))
+            .collect();
+        let mut prices = self.calculated_prices(&variants, currency).await?;
+        for variant in products.iter_mut().flat_map(|p| p.variants.iter_mut()) {
+            variant.calculated_price = prices.remove(&variant.id);
+        }
+        Ok(())
+    }
+
+    /// What one unit of each variant (with its base price in `currency`, if any) costs a shopper
+    /// now: the base price, or a running price list's lower price for everyone. Variants with
+    /// neither are left out.
+    pub async fn calculated_prices(
+        &self,
+        variants: &[(VariantId, Option<i64>)],
+        currency: Currency,
+    ) -> Result<HashMap<VariantId, keel_domain::catalog::view::CalculatedPrice>> {
+        let ids: Vec<String> = variants.iter().map(|(id, _)| id.to_string()).collect();
         let mut conn = self.db.read().await?;
         let running = repo::running_prices(&mut conn.conn(), &ids, currency.code(), now()).await?;
-        for variant in products.iter_mut().flat_map(|p| p.variants.iter_mut()) {
-            let id = variant.id.to_string();
-            let base = variant.prices.iter().find(|p| p.currency == currency).map(|p| p.amount);
+        let mut out = HashMap::with_capacity(variants.len());
+        for &(variant, base) in variants {
+            let id = variant.to_string();
             let lists: Vec<pricing::ListPrice> = running
                 .iter()
                 .filter(|p| p.variant_id == id)
@@ -380,19 +400,20 @@ impl PriceListService {
                     groups: &p.customer_group_ids.0,
                 })
                 .collect();
-            variant.calculated_price = match pricing::unit_price(base, &lists, 1, &[]) {
-                Some((amount, list)) => Some(keel_domain::catalog::view::CalculatedPrice {
-                    amount: Money::new(amount, currency),
-                    original: Money::new(base.unwrap_or(amount), currency),
-                    price_list_id: list
-                        .map(PriceListId::parse)
-                        .transpose()
-                        .map_err(|_| ServiceError::stored("price list id"))?,
-                }),
-                None => None,
-            };
+            if let Some((amount, list)) = pricing::unit_price(base, &lists, 1, &[]) {
+                let price_list_id =
+                    list.map(PriceListId::parse).transpose().map_err(|_| ServiceError::stored("price list id"))?;
+                out.insert(
+                    variant,
+                    keel_domain::catalog::view::CalculatedPrice {
+                        amount: Money::new(amount, currency),
+                        original: Money::new(base.unwrap_or(amount), currency),
+                        price_list_id,
+                    },
+                );
+            }
         }
-        Ok(())
+        Ok(out)
     }
 
     pub async fn lists(&self) -> Result<Vec<PriceList>> {

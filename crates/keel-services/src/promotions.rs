@@ -32,7 +32,7 @@ struct Rule {
     min_subtotal: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum PromotionStatus {
     Active,
@@ -49,7 +49,7 @@ impl PromotionStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Promotion {
     pub id: PromotionId,
     /// What shoppers enter (upper-case); absent for an automatic promotion.
@@ -90,6 +90,7 @@ pub struct Promotion {
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct PromotionInput {
     /// 3 to 40 letters, digits, `-` or `_` (stored upper-case); absent: automatic.
     pub code: Option<String>,
@@ -104,11 +105,14 @@ pub struct PromotionInput {
     pub benefit: Benefit,
     pub min_subtotal: Option<i64>,
     #[serde(default)]
+    #[graphql(default)]
     pub exclusive: bool,
     /// -1000 to 1000 (default 0).
     #[serde(default)]
+    #[graphql(default)]
     pub priority: i32,
     #[serde(default)]
+    #[graphql(default)]
     pub customer_group_ids: Vec<CustomerGroupId>,
     pub usage_limit: Option<u32>,
     pub per_customer_limit: Option<u32>,
@@ -158,7 +162,7 @@ pub struct CodeInput {
 }
 
 /// A promotion on a cart: a code it holds, or an automatic promotion that applies.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct CartPromotion {
     pub promotion_id: PromotionId,
     pub code: Option<String>,

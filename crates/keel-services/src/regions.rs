@@ -8,7 +8,7 @@ use keel_domain::{Currency, RegionId, StockLocationId, ValidationErrors};
 use keel_store::{Db, regions as repo};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Region {
     pub id: RegionId,
     #[schema(example = "Europe")]
@@ -56,7 +56,7 @@ pub struct RegionPatch {
 }
 
 /// A shipping option as staff manage it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct ShippingOption {
     pub id: keel_domain::ShippingOptionId,
     pub region_id: RegionId,

@@ -476,13 +476,52 @@ pub struct ProductFilter {
     /// Continue after this product (its id and sort key).
     pub after: Option<(ProductId, SortKey)>,
     pub limit: u64,
+    /// Which relations to load with the page (`ProductPart::ALL` for whole products; none for
+    /// bare rows whose relations a caller loads later with [`relations`]).
+    pub parts: Vec<ProductPart>,
 }
 
 /// A page of products and, when more follow, the key of the last one.
 #[derive(Debug)]
 pub struct ProductPage {
     pub products: Vec<Product>,
+    /// Each product's sort key, in page order (for a cursor per product).
+    pub keys: Vec<SortKey>,
     pub next: Option<(ProductId, SortKey)>,
+}
+
+/// One relation of a product, loaded for a whole page of products by one statement (variants:
+/// two, with their prices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProductPart {
+    Variants,
+    Options,
+    Images,
+    Tags,
+    Categories,
+    Collections,
+}
+
+impl ProductPart {
+    pub const ALL: [ProductPart; 6] = [
+        ProductPart::Variants,
+        ProductPart::Options,
+        ProductPart::Images,
+        ProductPart::Tags,
+        ProductPart::Categories,
+        ProductPart::Collections,
+    ];
+}
+
+/// A product's relations (those not asked for stay empty).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductRelations {
+    pub variants: Vec<Variant>,
+    pub options: Vec<ProductOption>,
+    pub images: Vec<Image>,
+    pub tags: Vec<String>,
+    pub categories: Vec<CategoryRef>,
+    pub collections: Vec<CollectionRef>,
 }
 
 /// Sorting by price needs a product's cheapest price in a currency, which no column holds; a
@@ -587,19 +626,20 @@ pub async fn list_products(c: &mut Conn<'_>, filter: &ProductFilter) -> Result<P
     let mut rows: Vec<ProductRow> = c.fetch_all(&q).await?;
     let has_more = rows.len() as u64 > filter.limit;
     rows.truncate(usize::try_from(filter.limit).unwrap_or(usize::MAX));
-    let next = match (has_more, rows.last()) {
-        (true, Some(last)) => {
-            let key = match filter.sort {
-                ProductSort::Created => SortKey::Created,
-                ProductSort::Title => SortKey::Title(last.title.clone()),
-                ProductSort::Price(_) => SortKey::Price(last.sort_price.unwrap_or(i64::MAX)),
-            };
-            Some((parse_id(&last.id, ProductId::parse)?, key))
-        }
+    let keys: Vec<SortKey> = rows
+        .iter()
+        .map(|row| match filter.sort {
+            ProductSort::Created => SortKey::Created,
+            ProductSort::Title => SortKey::Title(row.title.clone()),
+            ProductSort::Price(_) => SortKey::Price(row.sort_price.unwrap_or(i64::MAX)),
+        })
+        .collect();
+    let next = match (has_more, rows.last(), keys.last()) {
+        (true, Some(last), Some(key)) => Some((parse_id(&last.id, ProductId::parse)?, key.clone())),
         _ => None,
     };
-    let products = assemble(c, rows).await?;
-    Ok(ProductPage { products, next })
+    let products = assemble(c, rows, &filter.parts).await?;
+    Ok(ProductPage { products, keys, next })
 }
 
 fn product_select() -> SelectStatement {
@@ -633,7 +673,19 @@ pub async fn find_product_by_handle(c: &mut Conn<'_>, handle: &str) -> Result<Op
 
 async fn one_product(c: &mut Conn<'_>, q: SelectStatement) -> Result<Option<Product>> {
     let rows: Vec<ProductRow> = c.fetch_all(&q).await?;
-    Ok(assemble(c, rows).await?.into_iter().next())
+    Ok(assemble(c, rows, &ProductPart::ALL).await?.into_iter().next())
+}
+
+/// Products by id, without their relations (in no particular order; unknown ids are skipped).
+pub async fn find_bare_products(c: &mut Conn<'_>, ids: &[ProductId]) -> Result<Vec<Product>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = product_select()
+        .and_where(Expr::col((Products::Table, Products::Id)).is_in(ids.iter().map(ToString::to_string)))
+        .to_owned();
+    let rows: Vec<ProductRow> = c.fetch_all(&q).await?;
+    assemble(c, rows, &[]).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -686,163 +738,199 @@ struct RefRow {
     name: String,
 }
 
-/// Loads the relations of a page of products, one statement per relation, and builds the views.
-async fn assemble(c: &mut Conn<'_>, rows: Vec<ProductRow>) -> Result<Vec<Product>> {
+/// Builds the views of a page of product rows with the relations in `parts`.
+async fn assemble(c: &mut Conn<'_>, rows: Vec<ProductRow>, parts: &[ProductPart]) -> Result<Vec<Product>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let variants = load_variants(c, Expr::col(ProductVariants::ProductId).is_in(ids.clone())).await?;
-
-    let options: Vec<OptionRow> = c
-        .fetch_all(
-            &Query::select()
-                .columns([
-                    ProductOptions::Id,
-                    ProductOptions::ProductId,
-                    ProductOptions::Name,
-                    ProductOptions::OptionValues,
-                ])
-                .from(ProductOptions::Table)
-                .and_where(Expr::col(ProductOptions::ProductId).is_in(ids.clone()))
-                .order_by(ProductOptions::ProductId, Order::Asc)
-                .order_by(ProductOptions::Position, Order::Asc)
-                .to_owned(),
-        )
-        .await?;
-    let images: Vec<ImageRow> = c
-        .fetch_all(
-            &Query::select()
-                .columns([ProductImages::Id, ProductImages::ProductId, ProductImages::Url, ProductImages::Alt])
-                .from(ProductImages::Table)
-                .and_where(Expr::col(ProductImages::ProductId).is_in(ids.clone()))
-                .order_by(ProductImages::ProductId, Order::Asc)
-                .order_by(ProductImages::Position, Order::Asc)
-                .to_owned(),
-        )
-        .await?;
-    let tags: Vec<TagRow> = c
-        .fetch_all(
-            &Query::select()
-                .columns([ProductTags::ProductId, ProductTags::Tag])
-                .from(ProductTags::Table)
-                .and_where(Expr::col(ProductTags::ProductId).is_in(ids.clone()))
-                .order_by(ProductTags::Tag, Order::Asc)
-                .to_owned(),
-        )
-        .await?;
-    let categories: Vec<RefRow> = c
-        .fetch_all(
-            &Query::select()
-                .column((ProductCategories::Table, ProductCategories::ProductId))
-                .columns([
-                    (Categories::Table, Categories::Id),
-                    (Categories::Table, Categories::Handle),
-                    (Categories::Table, Categories::Name),
-                ])
-                .from(ProductCategories::Table)
-                .inner_join(
-                    Categories::Table,
-                    Expr::col((Categories::Table, Categories::Id))
-                        .equals((ProductCategories::Table, ProductCategories::CategoryId)),
-                )
-                .and_where(Expr::col((ProductCategories::Table, ProductCategories::ProductId)).is_in(ids.clone()))
-                .order_by((Categories::Table, Categories::Position), Order::Asc)
-                .order_by((Categories::Table, Categories::Handle), Order::Asc)
-                .to_owned(),
-        )
-        .await?;
-    let collections: Vec<RefRow> = c
-        .fetch_all(
-            &Query::select()
-                .column((ProductCollections::Table, ProductCollections::ProductId))
-                .columns([(Collections::Table, Collections::Id), (Collections::Table, Collections::Handle)])
-                .expr_as(Expr::col((Collections::Table, Collections::Title)), "name")
-                .from(ProductCollections::Table)
-                .inner_join(
-                    Collections::Table,
-                    Expr::col((Collections::Table, Collections::Id))
-                        .equals((ProductCollections::Table, ProductCollections::CollectionId)),
-                )
-                .and_where(Expr::col((ProductCollections::Table, ProductCollections::ProductId)).is_in(ids))
-                .order_by((Collections::Table, Collections::Handle), Order::Asc)
-                .to_owned(),
-        )
-        .await?;
-
-    let mut by_product: HashMap<String, Product> = HashMap::with_capacity(rows.len());
-    let mut order = Vec::with_capacity(rows.len());
-    for row in rows {
-        let status = ProductStatus::parse(&row.status).ok_or_else(|| corrupt("product status", &row.status))?;
-        order.push(row.id.clone());
-        by_product.insert(
-            row.id.clone(),
-            Product {
+    let mut relations = relations(c, &ids, parts).await?;
+    rows.into_iter()
+        .map(|row| {
+            let status = ProductStatus::parse(&row.status).ok_or_else(|| corrupt("product status", &row.status))?;
+            let r = relations.remove(&row.id).unwrap_or_default();
+            Ok(Product {
                 id: parse_id(&row.id, ProductId::parse)?,
                 handle: row.handle,
                 title: row.title,
                 subtitle: row.subtitle,
                 description: row.description,
                 status,
-                thumbnail: None,
-                options: Vec::new(),
-                variants: Vec::new(),
-                images: Vec::new(),
-                categories: Vec::new(),
-                collections: Vec::new(),
-                tags: Vec::new(),
+                thumbnail: r.images.first().map(|i| i.url.clone()),
+                options: r.options,
+                variants: r.variants,
+                images: r.images,
+                categories: r.categories,
+                collections: r.collections,
+                tags: r.tags,
                 metadata: row.metadata.0,
                 created_at: row.created_at,
                 updated_at: row.updated_at,
-            },
-        );
-    }
-    for v in variants {
-        if let Some(p) = by_product.get_mut(&v.product_id.to_string()) {
-            p.variants.push(v);
-        }
-    }
-    for o in options {
-        if let Some(p) = by_product.get_mut(&o.product_id) {
-            p.options.push(ProductOption {
-                id: parse_id(&o.id, OptionId::parse)?,
-                name: o.name,
-                values: o.option_values.0,
-            });
-        }
-    }
-    for i in images {
-        if let Some(p) = by_product.get_mut(&i.product_id) {
-            p.images.push(Image { id: parse_id(&i.id, ImageId::parse)?, url: i.url, alt: i.alt });
-        }
-    }
-    for t in tags {
-        if let Some(p) = by_product.get_mut(&t.product_id) {
-            p.tags.push(t.tag);
-        }
-    }
-    for r in categories {
-        if let Some(p) = by_product.get_mut(&r.product_id) {
-            p.categories.push(CategoryRef { id: parse_id(&r.id, CategoryId::parse)?, handle: r.handle, name: r.name });
-        }
-    }
-    for r in collections {
-        if let Some(p) = by_product.get_mut(&r.product_id) {
-            p.collections.push(CollectionRef {
-                id: parse_id(&r.id, CollectionId::parse)?,
-                handle: r.handle,
-                title: r.name,
-            });
-        }
-    }
-    Ok(order
-        .iter()
-        .filter_map(|id| by_product.remove(id))
-        .map(|mut p| {
-            p.thumbnail = p.images.first().map(|i| i.url.clone());
-            p
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// Loads the relations in `parts` of the products `ids`: one statement per relation for all of
+/// them, whatever their number.
+pub async fn relations(
+    c: &mut Conn<'_>,
+    ids: &[String],
+    parts: &[ProductPart],
+) -> Result<HashMap<String, ProductRelations>> {
+    let mut by_product: HashMap<String, ProductRelations> =
+        ids.iter().map(|id| (id.clone(), ProductRelations::default())).collect();
+    if ids.is_empty() {
+        return Ok(by_product);
+    }
+    let ids = ids.to_vec();
+    let mut parts = parts.to_vec();
+    parts.sort();
+    parts.dedup();
+    for part in parts {
+        match part {
+            ProductPart::Variants => {
+                for v in load_variants(c, Expr::col(ProductVariants::ProductId).is_in(ids.clone())).await? {
+                    if let Some(p) = by_product.get_mut(&v.product_id.to_string()) {
+                        p.variants.push(v);
+                    }
+                }
+            }
+            ProductPart::Options => {
+                let options: Vec<OptionRow> = c
+                    .fetch_all(
+                        &Query::select()
+                            .columns([
+                                ProductOptions::Id,
+                                ProductOptions::ProductId,
+                                ProductOptions::Name,
+                                ProductOptions::OptionValues,
+                            ])
+                            .from(ProductOptions::Table)
+                            .and_where(Expr::col(ProductOptions::ProductId).is_in(ids.clone()))
+                            .order_by(ProductOptions::ProductId, Order::Asc)
+                            .order_by(ProductOptions::Position, Order::Asc)
+                            .to_owned(),
+                    )
+                    .await?;
+                for o in options {
+                    if let Some(p) = by_product.get_mut(&o.product_id) {
+                        p.options.push(ProductOption {
+                            id: parse_id(&o.id, OptionId::parse)?,
+                            name: o.name,
+                            values: o.option_values.0,
+                        });
+                    }
+                }
+            }
+            ProductPart::Images => {
+                let images: Vec<ImageRow> = c
+                    .fetch_all(
+                        &Query::select()
+                            .columns([
+                                ProductImages::Id,
+                                ProductImages::ProductId,
+                                ProductImages::Url,
+                                ProductImages::Alt,
+                            ])
+                            .from(ProductImages::Table)
+                            .and_where(Expr::col(ProductImages::ProductId).is_in(ids.clone()))
+                            .order_by(ProductImages::ProductId, Order::Asc)
+                            .order_by(ProductImages::Position, Order::Asc)
+                            .to_owned(),
+                    )
+                    .await?;
+                for i in images {
+                    if let Some(p) = by_product.get_mut(&i.product_id) {
+                        p.images.push(Image { id: parse_id(&i.id, ImageId::parse)?, url: i.url, alt: i.alt });
+                    }
+                }
+            }
+            ProductPart::Tags => {
+                let tags: Vec<TagRow> = c
+                    .fetch_all(
+                        &Query::select()
+                            .columns([ProductTags::ProductId, ProductTags::Tag])
+                            .from(ProductTags::Table)
+                            .and_where(Expr::col(ProductTags::ProductId).is_in(ids.clone()))
+                            .order_by(ProductTags::Tag, Order::Asc)
+                            .to_owned(),
+                    )
+                    .await?;
+                for t in tags {
+                    if let Some(p) = by_product.get_mut(&t.product_id) {
+                        p.tags.push(t.tag);
+                    }
+                }
+            }
+            ProductPart::Categories => {
+                let categories: Vec<RefRow> = c
+                    .fetch_all(
+                        &Query::select()
+                            .column((ProductCategories::Table, ProductCategories::ProductId))
+                            .columns([
+                                (Categories::Table, Categories::Id),
+                                (Categories::Table, Categories::Handle),
+                                (Categories::Table, Categories::Name),
+                            ])
+                            .from(ProductCategories::Table)
+                            .inner_join(
+                                Categories::Table,
+                                Expr::col((Categories::Table, Categories::Id))
+                                    .equals((ProductCategories::Table, ProductCategories::CategoryId)),
+                            )
+                            .and_where(
+                                Expr::col((ProductCategories::Table, ProductCategories::ProductId)).is_in(ids.clone()),
+                            )
+                            .order_by((Categories::Table, Categories::Position), Order::Asc)
+                            .order_by((Categories::Table, Categories::Handle), Order::Asc)
+                            .to_owned(),
+                    )
+                    .await?;
+                for r in categories {
+                    if let Some(p) = by_product.get_mut(&r.product_id) {
+                        p.categories.push(CategoryRef {
+                            id: parse_id(&r.id, CategoryId::parse)?,
+                            handle: r.handle,
+                            name: r.name,
+                        });
+                    }
+                }
+            }
+            ProductPart::Collections => {
+                let collections: Vec<RefRow> = c
+                    .fetch_all(
+                        &Query::select()
+                            .column((ProductCollections::Table, ProductCollections::ProductId))
+                            .columns([(Collections::Table, Collections::Id), (Collections::Table, Collections::Handle)])
+                            .expr_as(Expr::col((Collections::Table, Collections::Title)), "name")
+                            .from(ProductCollections::Table)
+                            .inner_join(
+                                Collections::Table,
+                                Expr::col((Collections::Table, Collections::Id))
+                                    .equals((ProductCollections::Table, ProductCollections::CollectionId)),
+                            )
+                            .and_where(
+                                Expr::col((ProductCollections::Table, ProductCollections::ProductId))
+                                    .is_in(ids.clone()),
+                            )
+                            .order_by((Collections::Table, Collections::Handle), Order::Asc)
+                            .to_owned(),
+                    )
+                    .await?;
+                for r in collections {
+                    if let Some(p) = by_product.get_mut(&r.product_id) {
+                        p.collections.push(CollectionRef {
+                            id: parse_id(&r.id, CollectionId::parse)?,
+                            handle: r.handle,
+                            title: r.name,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(by_product)
 }
 
 /// Loads variants matching `condition` with their prices, in product then position order.

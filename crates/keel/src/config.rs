@@ -38,6 +38,17 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// `KEEL_CATALOG_MAX_AGE_SECS`: `Cache-Control: max-age` of public catalog responses.
     pub catalog_max_age_secs: u32,
+    /// `KEEL_GRAPHQL_INTROSPECTION`: let GraphQL clients read the schema (`__schema`, `__type`).
+    pub graphql_introspection: bool,
+    /// `KEEL_GRAPHQL_MAX_DEPTH`: how deeply a GraphQL query may nest fields.
+    pub graphql_max_depth: usize,
+    /// `KEEL_GRAPHQL_MAX_COMPLEXITY`: the most fields a GraphQL query may select (a list field
+    /// counts its page size times its fields).
+    pub graphql_max_complexity: usize,
+    /// `KEEL_GRAPHQL_MAX_ALIASES`: the most aliases a GraphQL query may use.
+    pub graphql_max_aliases: usize,
+    /// `KEEL_GRAPHQL_MAX_BODY_BYTES`: the largest GraphQL request body.
+    pub graphql_max_body_bytes: usize,
     /// `KEEL_SHUTDOWN_GRACE_SECS`: how long in-flight requests may finish after SIGTERM.
     pub shutdown_grace_secs: u64,
     /// `KEEL_DEMO_SEED`: fill an empty database with the demo catalog at start.
@@ -119,6 +130,11 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             catalog_max_age_secs: 60,
+            graphql_introspection: true,
+            graphql_max_depth: keel_api::graphql::GraphqlConfig::default().max_depth,
+            graphql_max_complexity: keel_api::graphql::GraphqlConfig::default().max_complexity,
+            graphql_max_aliases: keel_api::graphql::GraphqlConfig::default().max_aliases,
+            graphql_max_body_bytes: keel_api::graphql::GraphqlConfig::default().max_body_bytes,
             shutdown_grace_secs: 30,
             demo_seed: true,
             worker_concurrency: 4,
@@ -164,6 +180,11 @@ const ENV_KEYS: &[&str] = &[
     "body_limit_bytes",
     "request_timeout_secs",
     "catalog_max_age_secs",
+    "graphql_introspection",
+    "graphql_max_depth",
+    "graphql_max_complexity",
+    "graphql_max_aliases",
+    "graphql_max_body_bytes",
     "shutdown_grace_secs",
     "demo_seed",
     "worker_concurrency",
@@ -308,6 +329,14 @@ impl Config {
                 .collect(),
             catalog_max_age_secs: self.catalog_max_age_secs,
             tls: self.tls_cert.is_some(),
+            graphql: keel_api::graphql::GraphqlConfig {
+                introspection: self.graphql_introspection,
+                max_depth: self.graphql_max_depth,
+                max_complexity: self.graphql_max_complexity,
+                max_aliases: self.graphql_max_aliases,
+                max_body_bytes: self.graphql_max_body_bytes,
+                ..Default::default()
+            },
         }
     }
 

@@ -46,6 +46,8 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the GraphQL schemas (store and admin) as SDL.
+    GraphqlSchema,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +87,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
         println!("{}", keel_api::openapi().to_pretty_json()?);
+        return Ok(());
+    }
+    if let Some(Command::GraphqlSchema) = cli.command {
+        print!("{}", keel_api::graphql::sdl());
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
@@ -137,7 +143,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("sign in: POST /v1/admin/auth/token {{\"email\": \"{}\", \"password\": …}}", staff.email);
             Ok(())
         }
-        Command::Openapi => unreachable!("handled before the runtime starts"),
+        Command::Openapi | Command::GraphqlSchema => unreachable!("handled before the runtime starts"),
     }
 }
 

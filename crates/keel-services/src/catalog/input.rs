@@ -13,6 +13,8 @@ use utoipa::ToSchema;
 /// A new product with its options, variants and prices.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
+#[graphql(name = "ProductCreateInput")]
 pub struct ProductCreate {
     #[schema(example = "Linen Shirt")]
     pub title: String,
@@ -21,20 +23,28 @@ pub struct ProductCreate {
     pub handle: Option<String>,
     pub subtitle: Option<String>,
     #[serde(default)]
+    #[graphql(default)]
     pub description: String,
     #[serde(default)]
+    #[graphql(default)]
     pub status: ProductStatus,
     #[serde(default)]
+    #[graphql(default)]
     pub options: Vec<OptionInput>,
     #[serde(default)]
+    #[graphql(default)]
     pub variants: Vec<VariantInput>,
     #[serde(default)]
+    #[graphql(default)]
     pub images: Vec<ImageInput>,
     #[serde(default)]
+    #[graphql(default)]
     pub tags: Vec<String>,
     #[serde(default)]
+    #[graphql(default)]
     pub category_ids: Vec<CategoryId>,
     #[serde(default)]
+    #[graphql(default)]
     pub collection_ids: Vec<CollectionId>,
     /// Free-form JSON object.
     #[schema(value_type = Option<Object>)]
@@ -44,6 +54,8 @@ pub struct ProductCreate {
 /// Changes to a product; absent fields stay as they are. Lists given replace the stored ones.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
+#[graphql(name = "ProductUpdateInput")]
 pub struct ProductUpdate {
     pub title: Option<String>,
     pub handle: Option<String>,
@@ -60,6 +72,7 @@ pub struct ProductUpdate {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct OptionInput {
     #[schema(example = "Size")]
     pub name: String,
@@ -69,6 +82,7 @@ pub struct OptionInput {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct VariantInput {
     #[schema(example = "LINEN-M-BLUE")]
     pub sku: String,
@@ -76,9 +90,11 @@ pub struct VariantInput {
     pub title: Option<String>,
     /// The variant's value for each product option.
     #[serde(default)]
+    #[graphql(default)]
     #[schema(value_type = std::collections::BTreeMap<String, String>, example = json!({"Size": "M"}))]
     pub options: OptionValues,
     #[serde(default)]
+    #[graphql(default)]
     pub prices: Vec<PriceInput>,
     pub barcode: Option<String>,
     pub weight_grams: Option<i32>,
@@ -87,6 +103,8 @@ pub struct VariantInput {
 /// Changes to a variant; `prices`, when given, replaces the whole price set.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
+#[graphql(name = "VariantUpdateInput")]
 pub struct VariantUpdate {
     pub sku: Option<String>,
     pub title: Option<String>,
@@ -100,6 +118,7 @@ pub struct VariantUpdate {
 /// A price in a currency's minor unit: `{"amount": 1999, "currency": "EUR"}` is €19.99.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct PriceInput {
     pub amount: i64,
     #[schema(example = "EUR")]
@@ -108,6 +127,7 @@ pub struct PriceInput {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
 pub struct ImageInput {
     #[schema(example = "https://cdn.example.com/linen-shirt.jpg")]
     pub url: String,

@@ -15,8 +15,10 @@ use keel_domain::{CategoryId, CollectionId, Currency, ImageId, OptionId, Product
 use keel_store::catalog::{
     self as repo, ImageRecord, OptionRecord, ProductFilter, ProductRecord, ProductSort, VariantRecord,
 };
+pub use keel_store::catalog::{ProductPart, ProductRelations};
 use keel_store::{Conn, Db};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Who is reading: shoppers see published products only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,15 @@ pub struct ProductList {
     pub next_cursor: Option<String>,
 }
 
+/// A page of products with a cursor per product (for connections whose every edge has one).
+#[derive(Debug, Clone)]
+pub struct ProductPage {
+    pub products: Vec<Product>,
+    /// Each product's cursor: the page after it starts from it.
+    pub cursors: Vec<String>,
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct CatalogService {
     db: Db,
@@ -77,6 +88,18 @@ impl CatalogService {
     }
 
     pub async fn list_products(&self, audience: Audience, params: &ProductListParams) -> Result<ProductList> {
+        let page = self.product_page(audience, params, &ProductPart::ALL).await?;
+        Ok(ProductList { data: page.products, next_cursor: page.next_cursor })
+    }
+
+    /// A page of products with the relations in `parts` (none: bare products, whose relations
+    /// [`Self::relations`] loads later for the whole page at once).
+    pub async fn product_page(
+        &self,
+        audience: Audience,
+        params: &ProductListParams,
+        parts: &[ProductPart],
+    ) -> Result<ProductPage> {
         let mut errors = ValidationErrors::new();
         let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
@@ -136,7 +159,7 @@ impl CatalogService {
             Some(handle) => match repo::list_collections(&mut c).await?.into_iter().find(|col| col.handle == *handle) {
                 Some(col) => Some(col.id),
                 // An unknown collection matches nothing, like an unknown category.
-                None => return Ok(ProductList { data: vec![], next_cursor: None }),
+                None => return Ok(ProductPage { products: vec![], cursors: vec![], next_cursor: None }),
             },
             None => None,
         };
@@ -149,12 +172,41 @@ impl CatalogService {
             descending,
             after,
             limit: u64::from(limit),
+            parts: parts.to_vec(),
         };
         let page = repo::list_products(&mut c, &filter).await?;
-        Ok(ProductList {
-            data: page.products,
+        Ok(ProductPage {
+            cursors: page
+                .products
+                .iter()
+                .zip(&page.keys)
+                .map(|(p, key)| cursor::encode(&cursor_scope, p.id, key))
+                .collect(),
+            products: page.products,
             next_cursor: page.next.map(|(id, key)| cursor::encode(&cursor_scope, id, &key)),
         })
+    }
+
+    /// The relations in `parts` of these products, one statement per relation for all of them.
+    pub async fn relations(
+        &self,
+        ids: &[ProductId],
+        parts: &[ProductPart],
+    ) -> Result<HashMap<ProductId, ProductRelations>> {
+        let raw: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let mut conn = self.db.read().await?;
+        let mut found = repo::relations(&mut conn.conn(), &raw, parts).await?;
+        Ok(ids.iter().map(|id| (*id, found.remove(&id.to_string()).unwrap_or_default())).collect())
+    }
+
+    /// Products by id without their relations; shoppers see published ones only.
+    pub async fn bare_products(&self, audience: Audience, ids: &[ProductId]) -> Result<Vec<Product>> {
+        let mut conn = self.db.read().await?;
+        let products = repo::find_bare_products(&mut conn.conn(), ids).await?;
+        Ok(products
+            .into_iter()
+            .filter(|p| audience == Audience::Admin || p.status == ProductStatus::Published)
+            .collect())
     }
 
     /// Finds a product by id (`prod_…`) or handle.

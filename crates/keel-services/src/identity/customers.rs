@@ -25,7 +25,7 @@ const VERIFY: &str = "email_verification";
 const TOKEN_PREFIX: &str = "keel_tk_";
 
 /// A customer as they (and staff) see their account.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Customer {
     pub id: CustomerId,
     pub email: String,
@@ -37,7 +37,7 @@ pub struct Customer {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct Address {
     pub id: AddressId,
     pub first_name: Option<String>,
@@ -60,6 +60,8 @@ pub struct Address {
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[derive(async_graphql::InputObject)]
+#[graphql(name = "RegisterInput")]
 pub struct Register {
     #[schema(example = "ada@example.com")]
     pub email: String,
@@ -67,8 +69,10 @@ pub struct Register {
     #[schema(example = "correct horse battery")]
     pub password: String,
     #[serde(default)]
+    #[graphql(default)]
     pub first_name: Option<String>,
     #[serde(default)]
+    #[graphql(default)]
     pub last_name: Option<String>,
 }
 

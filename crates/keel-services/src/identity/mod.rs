@@ -130,7 +130,7 @@ pub struct CustomerPrincipal {
 }
 
 /// What a successful login or refresh hands out.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
 pub struct TokenPair {
     /// Send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
