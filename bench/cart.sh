@@ -39,7 +39,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+. bench/lib.sh
+port="$(free_port)"
 base="http://127.0.0.1:$port"
 KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$port" KEEL_LOG=warn "$BIN/keel" serve >"$work/keel.log" 2>&1 &
 keel_pid=$!; pids+=("$keel_pid")
@@ -86,27 +87,11 @@ request = function()
 end""")
 PY
 
-run() { # NAME URL [SCRIPT]
-  local name="$1" url="$2" script="${3:-}" out args=()
-  [ -n "$script" ] && args=(-s "$script")
-  out="$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${args[@]}" "$url")"
-  python3 - "$name" "$out" <<'PY'
-import json, re, sys
-name, out = sys.argv[1], sys.argv[2]
-def ms(label):
-    m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    v, unit = float(m.group(1)), m.group(2)
-    return round(v / 1000 if unit == "us" else v * 1000 if unit == "s" else v, 3)
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-print(json.dumps({"name": name, "rps": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "non_2xx": int(errors.group(1)) if errors else 0}))
-PY
-}
 
 results="$work/results.jsonl"
 echo "running: $DURATION per scenario, $CONNS connections, $THREADS wrk threads" >&2
-run "add to cart" "$base/" "$work/add.lua" >>"$results"
-run "get cart" "$base/v1/store/carts/$(head -n1 "$work/carts.txt")" >>"$results"
+wrk_run "add to cart" "$base/" "$work/add.lua" >>"$results"
+wrk_run "get cart" "$base/v1/store/carts/$(head -n1 "$work/carts.txt")" >>"$results"
 compute="$("$BIN/examples/cart_compute")"
 
 engine=sqlite

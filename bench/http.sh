@@ -26,11 +26,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() { # url
-  for _ in $(seq 1 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
-  echo "not ready: $1" >&2; return 1
-}
+. bench/lib.sh
 
 keel_port="$(free_port)"
 KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$keel_port" KEEL_LOG=warn "$BIN/keel" serve >"$work/keel.log" 2>&1 &
@@ -48,31 +44,13 @@ bare_list_port="$(free_port)"; bare_detail_port="$(free_port)"
 wait_ready "http://127.0.0.1:$bare_list_port/"
 wait_ready "http://127.0.0.1:$bare_detail_port/"
 
-# run NAME URL → one JSON object: requests/s, p50 and p99 in ms
-run() {
-  local name="$1" url="$2" out
-  wrk -t"$THREADS" -c"$CONNS" -d2s "$url" >/dev/null # warm-up
-  out="$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url")"
-  python3 - "$name" "$out" <<'PY'
-import json, re, sys
-name, out = sys.argv[1], sys.argv[2]
-def ms(label):
-    m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    v, unit = float(m.group(1)), m.group(2)
-    return round(v / 1000 if unit == "us" else v * 1000 if unit == "s" else v, 3)
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-print(json.dumps({"name": name, "rps": rps, "p50_ms": ms("50"), "p99_ms": ms("99"),
-                  "non_2xx": int(errors.group(1)) if errors else 0}))
-PY
-}
 
 results="$work/results.jsonl"
 echo "running: $DURATION per scenario, $CONNS connections, $THREADS wrk threads" >&2
-run "keel product list" "http://127.0.0.1:$keel_port$list_path" >>"$results"
-run "bare, list-sized body" "http://127.0.0.1:$bare_list_port/" >>"$results"
-run "keel product detail" "http://127.0.0.1:$keel_port$detail_path" >>"$results"
-run "bare, detail-sized body" "http://127.0.0.1:$bare_detail_port/" >>"$results"
+WARMUP=1 wrk_run "keel product list" "http://127.0.0.1:$keel_port$list_path" >>"$results"
+WARMUP=1 wrk_run "bare, list-sized body" "http://127.0.0.1:$bare_list_port/" >>"$results"
+WARMUP=1 wrk_run "keel product detail" "http://127.0.0.1:$keel_port$detail_path" >>"$results"
+WARMUP=1 wrk_run "bare, detail-sized body" "http://127.0.0.1:$bare_detail_port/" >>"$results"
 rss_kb="$(awk '/VmHWM/ {print $2}' "/proc/$keel_pid/status")"
 
 engine=sqlite

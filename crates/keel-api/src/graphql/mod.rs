@@ -163,14 +163,14 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Reads a GraphQL request from a JSON body, or says why it is not one (an HTTP-level error,
 /// answered as problem+json like any other).
-fn parse_request(schemas: &Schemas, body: &Bytes) -> Result<async_graphql::Request, Response> {
+fn parse_request(schemas: &Schemas, body: &Bytes) -> Result<async_graphql::Request, ApiError> {
     if body.len() > schemas.max_body_bytes {
         let detail = format!("the request body is larger than {} bytes", schemas.max_body_bytes);
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail).into_response());
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail));
     }
     serde_json::from_slice::<async_graphql::Request>(body).map_err(|e| {
         let detail = format!("the body is not a GraphQL request (a JSON object with `query`): {e}");
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", detail).into_response()
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", detail)
     })
 }
 
@@ -224,7 +224,7 @@ pub async fn store_endpoint(
     let schemas = &state.graphql;
     let request = match parse_request(schemas, &body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let customer = match bearer(&headers) {
         Some(token) => match state.services.customers.authenticate(token).await {
@@ -250,7 +250,7 @@ pub async fn admin_endpoint(
     let schemas = &state.graphql;
     let request = match parse_request(schemas, &body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let staff = match bearer(&headers) {
         Some(token) => match state.services.staff.authenticate(token).await {

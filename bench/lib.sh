@@ -1,0 +1,40 @@
+# Shared by the bench scripts: a free loopback port, waiting for readiness, and one wrk run
+# reported as a JSON line. Source it after setting THREADS, CONNS and DURATION.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_ready() { # URL: up to 20 s
+  for _ in $(seq 1 400); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
+  echo "not ready: $1" >&2; return 1
+}
+
+# wrk_run NAME URL [LUA_SCRIPT] → {"name", "rps", "p50_ms", "p99_ms", "non_2xx"} on one line.
+# WARMUP=1 runs 2 s first, unmeasured.
+wrk_run() {
+  local name="$1" url="$2" script="${3:-}" out args=()
+  [ -n "$script" ] && args=(-s "$script")
+  [ "${WARMUP:-0}" = 1 ] && wrk -t"$THREADS" -c"$CONNS" -d2s "${args[@]}" "$url" >/dev/null
+  out="$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${args[@]}" "$url")"
+  python3 - "$name" "$out" <<'PY'
+import json, re, sys
+name, out = sys.argv[1], sys.argv[2]
+def ms(label):
+    m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    v, unit = float(m.group(1)), m.group(2)
+    return round(v / 1000 if unit == "us" else v * 1000 if unit == "s" else v, 3)
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+print(json.dumps({"name": name, "rps": rps, "p50_ms": ms("50"), "p99_ms": ms("99"),
+                  "non_2xx": int(errors.group(1)) if errors else 0}))
+PY
+}
+
+# wrk_post_script FILE PATH BODY_FILE: a wrk script POSTing the JSON body in BODY_FILE to PATH.
+wrk_post_script() {
+  python3 - "$2" "$3" >"$1" <<'PY'
+import json, sys
+path, body = sys.argv[1], open(sys.argv[2]).read()
+print(f"local body = {json.dumps(body)}")
+print(f'request = function() return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"}}, body) end')
+PY
+}
