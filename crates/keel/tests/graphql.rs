@@ -313,6 +313,16 @@ mod limits {
             let answer = store(app, None, &aliases, json!({})).await;
             assert_eq!(code(&answer), "too_many_aliases", "{answer}");
             assert_eq!(app.services.db.statements_executed(), before, "a refused query must not reach the database");
+            // Depth hidden in fragments is counted exactly during validation.
+            let chain: String =
+                (1..=20).map(|i| format!(" fragment F{i} on StoreQuery {{ a {{ ...F{} }} }}", i + 1)).collect();
+            let fragments = format!("{{ ...F1 }}{chain} fragment F21 on StoreQuery {{ id }}");
+            let answer = store(app, None, &fragments, json!({})).await;
+            assert_eq!(code(&answer), "query_too_deep", "{answer}");
+            // Fragments that spread each other are refused, and the server stays up.
+            let cycle = "{ ...A } fragment A on StoreQuery { regions { id } ...B } fragment B on StoreQuery { ...A }";
+            assert_eq!(code(&store(app, None, cycle, json!({})).await), "invalid_query");
+            assert_eq!(app.get("/healthz").await.status(), 200);
             // Too many fields per page: 100 products × every field.
             let wide = format!("{{ products(first: 100) {{ edges {{ node {{ {PRODUCT_FIELDS} }} }} }} }}");
             let answer = store(app, None, &wide, json!({})).await;
@@ -362,17 +372,34 @@ mod limits {
                 // A hash that does not match its query is refused.
                 let wrong = json!({"query": "{ regions { id } }", "extensions": persisted});
                 let answer = send(wrong).await;
-                assert_eq!(answer["errors"][0]["message"], "provided sha does not match query", "{answer}");
-                // Introspection is off by configuration.
-                let answer = store(app, None, "{ __schema { types { name } } }", json!({})).await;
-                assert!(
-                    answer["errors"].is_array() && answer["data"].is_null() || answer["data"]["__schema"].is_null(),
-                    "{answer}"
-                );
+                assert_eq!(code(&answer), "persisted_query_mismatch", "{answer}");
+                // Introspection is off by configuration: the schema reads as null.
+                let query = "{ __schema { types { name } } __type(name: \"Product\") { name } }";
+                let answer = store(app, None, query, json!({})).await;
+                assert_eq!(answer["data"], json!({"__schema": null, "__type": null}), "{answer}");
+                // Operations are counted by name.
+                let answer = store(app, None, "query Regions { regions { name } }", json!({})).await;
+                assert!(answer["errors"].is_null(), "{answer}");
+                let metrics = app.get("/metrics").await.text().await.unwrap();
+                let counted = r#"keel_graphql_operations_total{schema="store",operation="Regions",outcome="ok"}"#;
+                assert!(metrics.contains(counted), "{metrics}");
             },
         )
         .await;
     }
+}
+
+/// GraphiQL's own introspection query (graphql-js 16 `getIntrospectionQuery()`) fits the limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_can_introspect_within_the_limits() {
+    common::run(common::Backend::Sqlite, false, |app| async move {
+        let query = include_str!("fixtures/introspection.graphql");
+        let schema = data(store(app, None, query, json!({})).await);
+        assert!(schema["__schema"]["types"].as_array().unwrap().iter().any(|t| t["name"] == "Product"));
+        let schema = data(admin(app, None, query, json!({})).await);
+        assert!(schema["__schema"]["types"].as_array().unwrap().iter().any(|t| t["name"] == "OrderDetail"));
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,46 +1,20 @@
-//! Refuses costly queries before they run, and observes every operation.
+//! Refuses costly queries before they run, remembers persisted queries, and observes every
+//! operation. All of it happens in the endpoint around one `execute`, not as a schema extension
+//! (which would wrap every field's resolution in extra futures).
 //!
-//! Aliases and depth are counted on the parsed document, before validation does any work, so a
-//! hostile query costs its parse and nothing more; complexity (each field counts 1, a list field
-//! its page size times its children) comes from validation. Each refusal has its own
-//! `extensions.code`.
+//! - Aliases and selection depth are counted by a lexical scan of the query text before the
+//!   parser runs, so a thousand aliases cost a scan of their bytes, not a thousand parsed fields.
+//!   The schema's own depth limit then checks the exact depth (fragment spreads can add to it)
+//!   and its complexity limit the complexity (each field 1, a list field its page size times its
+//!   fields), both during validation, before anything runs.
+//! - Automatic persisted queries: a client may send the SHA-256 of a query instead of the query.
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
-};
-use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet};
-use async_graphql::{Name, Positioned, Response, ServerError, ServerResult, ValidationResult, Variables};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
-use tracing::Instrument;
+use async_graphql::ServerError;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
 
-pub(crate) struct Limits {
-    pub schema: &'static str,
-    pub max_depth: usize,
-    pub max_aliases: usize,
-    pub max_complexity: usize,
-}
-
-impl ExtensionFactory for Limits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension {
-            schema: self.schema,
-            max_depth: self.max_depth,
-            max_aliases: self.max_aliases,
-            max_complexity: self.max_complexity,
-        })
-    }
-}
-
-struct LimitsExtension {
-    schema: &'static str,
-    max_depth: usize,
-    max_aliases: usize,
-    max_complexity: usize,
-}
-
-fn refusal(code: &'static str, message: String) -> ServerError {
+pub(crate) fn refusal(code: &'static str, message: String) -> ServerError {
     let mut err = ServerError::new(message, None);
     let mut ext = async_graphql::ErrorExtensionValues::default();
     ext.set("code", code);
@@ -49,74 +23,137 @@ fn refusal(code: &'static str, message: String) -> ServerError {
     err
 }
 
-type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
-
-fn count_aliases(set: &SelectionSet) -> usize {
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(f) => usize::from(f.node.alias.is_some()) + count_aliases(&f.node.selection_set.node),
-            Selection::InlineFragment(i) => count_aliases(&i.node.selection_set.node),
-            Selection::FragmentSpread(_) => 0,
-        })
-        .sum()
+pub(crate) fn too_deep(max_depth: usize) -> ServerError {
+    refusal("query_too_deep", format!("the query nests fields deeper than {max_depth} levels"))
 }
 
-/// Whether a field of `set` sits deeper than `max`, its fields being at `level`. Fragment
-/// spreads are followed (each at most once per path, so a cycle cannot loop).
-fn too_deep<'a>(
-    set: &'a SelectionSet,
-    fragments: &'a Fragments,
-    level: usize,
-    max: usize,
-    path: &mut Vec<&'a Name>,
-) -> bool {
-    for item in &set.items {
-        let deeper = match &item.node {
-            Selection::Field(f) => {
-                level > max
-                    || (!f.node.selection_set.node.items.is_empty()
-                        && too_deep(&f.node.selection_set.node, fragments, level + 1, max, path))
-            }
-            Selection::InlineFragment(i) => too_deep(&i.node.selection_set.node, fragments, level, max, path),
-            Selection::FragmentSpread(s) => {
-                let name = &s.node.fragment_name.node;
-                match fragments.get(name) {
-                    Some(fragment) if !path.contains(&name) => {
-                        path.push(name);
-                        let deeper = too_deep(&fragment.node.selection_set.node, fragments, level, max, path);
-                        path.pop();
-                        deeper
-                    }
-                    _ => false,
-                }
-            }
-        };
-        if deeper {
-            return true;
-        }
+pub(crate) fn too_complex(max_complexity: usize) -> ServerError {
+    refusal(
+        "query_too_complex",
+        format!(
+            "the query selects too much; the limit is {max_complexity} (a list field counts its page size times its fields)"
+        ),
+    )
+}
+
+/// Refuses a query whose text holds more aliases or deeper selections than allowed.
+pub(crate) fn check_text(query: &str, max_aliases: usize, max_depth: usize) -> Result<(), ServerError> {
+    let (aliases, depth) = scan(query);
+    if aliases > max_aliases {
+        return Err(refusal(
+            "too_many_aliases",
+            format!("the query uses {aliases} aliases; the limit is {max_aliases}"),
+        ));
     }
-    false
+    if depth > max_depth {
+        return Err(too_deep(max_depth));
+    }
+    Ok(())
 }
 
-impl LimitsExtension {
-    fn check(&self, doc: &ExecutableDocument) -> ServerResult<()> {
-        let aliases: usize =
-            doc.operations.iter().map(|(_, op)| count_aliases(&op.node.selection_set.node)).sum::<usize>()
-                + doc.fragments.values().map(|f| count_aliases(&f.node.selection_set.node)).sum::<usize>();
-        if aliases > self.max_aliases {
-            return Err(refusal(
-                "too_many_aliases",
-                format!("the query uses {aliases} aliases; the limit is {}", self.max_aliases),
-            ));
-        }
-        for (_, op) in doc.operations.iter() {
-            if too_deep(&op.node.selection_set.node, &doc.fragments, 1, self.max_depth, &mut Vec::new()) {
-                return Err(refusal(
-                    "query_too_deep",
-                    format!("the query nests fields deeper than {} levels", self.max_depth),
-                ));
+/// What a lexical scan of a query's text finds: the aliases (a name followed by `:` outside
+/// parentheses, where arguments and variable definitions live) and the deepest nesting of
+/// selection sets (`{` outside parentheses). Both are lower bounds of what the parsed document
+/// holds, so a query over a limit here is over it there.
+fn scan(query: &str) -> (usize, usize) {
+    let bytes = query.as_bytes();
+    let (mut i, mut parens, mut depth, mut deepest, mut aliases) = (0, 0usize, 0usize, 0, 0);
+    let mut after_name = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
             }
+            b'"' if bytes[i..].starts_with(br#"""""#) => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(br#"""""#) {
+                    i += if bytes[i..].starts_with(br#"\""""#) { 4 } else { 1 };
+                }
+                i += 3;
+                after_name = false;
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                after_name = false;
+                continue;
+            }
+            b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
+                while i < bytes.len() && (bytes[i] == b'_' || bytes[i].is_ascii_alphanumeric()) {
+                    i += 1;
+                }
+                after_name = true;
+                continue;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                i += 1;
+                continue;
+            }
+            b'(' => parens += 1,
+            b')' => parens = parens.saturating_sub(1),
+            b'{' if parens == 0 => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' if parens == 0 => depth = depth.saturating_sub(1),
+            b':' if parens == 0 && after_name => aliases += 1,
+            _ => {}
+        }
+        after_name = false;
+        i += 1;
+    }
+    (aliases, deepest)
+}
+
+/// The queries this node was sent with their hash, the oldest forgotten first.
+pub(crate) struct PersistedQueries {
+    capacity: usize,
+    known: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+}
+
+impl PersistedQueries {
+    pub(crate) fn new(capacity: usize) -> Self {
+        PersistedQueries { capacity: capacity.max(1), known: Mutex::new((HashMap::new(), VecDeque::new())) }
+    }
+
+    /// Fills in the query of a request that names a persisted one (`extensions.persistedQuery`),
+    /// or remembers the query sent with its hash.
+    pub(crate) fn resolve(&self, request: &mut async_graphql::Request) -> Result<(), ServerError> {
+        let Some(async_graphql::Value::Object(persisted)) = request.extensions.get("persistedQuery") else {
+            return Ok(());
+        };
+        let Some(async_graphql::Value::String(hash)) = persisted.get("sha256Hash") else {
+            return Err(refusal("invalid_query", "persistedQuery needs a sha256Hash".to_string()));
+        };
+        let hash = hash.to_ascii_lowercase();
+        let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if request.query.is_empty() {
+            return match known.0.get(&hash) {
+                Some(query) => {
+                    request.query = query.clone();
+                    Ok(())
+                }
+                None => Err(refusal("persisted_query_not_found", "PersistedQueryNotFound".to_string())),
+            };
+        }
+        if format!("{:x}", Sha256::digest(request.query.as_bytes())) != hash {
+            return Err(refusal("persisted_query_mismatch", "provided sha does not match query".to_string()));
+        }
+        if !known.0.contains_key(&hash) {
+            if known.1.len() >= self.capacity
+                && let Some(oldest) = known.1.pop_front()
+            {
+                known.0.remove(&oldest);
+            }
+            known.1.push_back(hash.clone());
+            known.0.insert(hash, request.query.clone());
         }
         Ok(())
     }
@@ -126,7 +163,18 @@ impl LimitsExtension {
 static OPERATION_NAMES: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 const MAX_OPERATION_NAMES: usize = 200;
 
-fn operation_label(name: Option<&str>) -> String {
+/// The name of a document's first operation (`query Name …`), for a request that names none.
+fn first_operation_name(query: &str) -> Option<&str> {
+    let text = query.trim_start();
+    let rest = text.strip_prefix("query").or_else(|| text.strip_prefix("mutation"))?;
+    let rest = rest.strip_prefix(char::is_whitespace)?.trim_start();
+    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// The metric label of an operation: the name the request gives, else the document's.
+pub(crate) fn operation_label(request: &async_graphql::Request) -> String {
+    let name = request.operation_name.as_deref().or_else(|| first_operation_name(&request.query));
     let Some(name) = name.filter(|n| n.len() <= 64 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) else {
         return "anonymous".to_string();
     };
@@ -142,53 +190,29 @@ fn operation_label(name: Option<&str>) -> String {
     "other".to_string()
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for LimitsExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        self.check(&doc)?;
-        Ok(doc)
+#[cfg(test)]
+mod tests {
+    use super::scan;
+
+    #[test]
+    fn the_scan_counts_aliases_and_depth_outside_arguments_and_strings() {
+        assert_eq!(scan("{ a: products { edges { node { id } } } b: regions { id } }"), (2, 4));
+        // Arguments, variables, directives and input objects are inside parentheses.
+        let args = r#"query Q($first: Int = 3) { products(first: $first, filter: {q: "x"}) @include(if: true) { edges { cursor } } }"#;
+        assert_eq!(scan(args), (0, 3));
+        // Strings and comments hide what they contain.
+        assert_eq!(scan(r#"{ product(handle: "a: ) { b: {") { id } } # c: { d: {"#), (0, 2));
+        assert_eq!(scan(r#"{ product(handle: """x: ) { \""" y: {""") { id } }"#), (0, 2));
+        // Fragment definitions count too.
+        assert_eq!(scan("{ ...F } fragment F on Query { x: regions { id } }"), (1, 2));
     }
 
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        if result.complexity > self.max_complexity {
-            return Err(vec![refusal(
-                "query_too_complex",
-                format!(
-                    "the query's complexity is {}; the limit is {} (a list field counts its page size times its fields)",
-                    result.complexity, self.max_complexity
-                ),
-            )]);
-        }
-        Ok(result)
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let label = operation_label(operation_name);
-        let span = tracing::info_span!("graphql", schema = self.schema, operation = %label);
-        let started = Instant::now();
-        let response = next.run(ctx, operation_name).instrument(span).await;
-        let outcome = if response.errors.is_empty() { "ok" } else { "error" };
-        metrics::counter!("keel_graphql_operations_total", "schema" => self.schema, "operation" => label.clone(), "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!("keel_graphql_operation_duration_seconds", "schema" => self.schema, "operation" => label)
-            .record(started.elapsed().as_secs_f64());
-        response
+    #[test]
+    fn an_unnamed_request_is_labelled_by_its_document() {
+        assert_eq!(super::first_operation_name("  query Regions { regions { id } }"), Some("Regions"));
+        assert_eq!(super::first_operation_name("mutation Pay($a: ID) { x }"), Some("Pay"));
+        assert_eq!(super::first_operation_name("query { x }"), None);
+        assert_eq!(super::first_operation_name("{ x }"), None);
+        assert_eq!(super::first_operation_name("queryX { x }"), None);
     }
 }

@@ -15,6 +15,9 @@
 //!   automatic persisted queries let a client send a SHA-256 hash instead of the query text.
 //! - **Observed.** Each operation runs in a `graphql` span naming it, and is counted and timed
 //!   in `keel_graphql_operations_total` / `keel_graphql_operation_duration_seconds`.
+//!
+//! These checks run in the endpoint around one `execute` rather than as schema extensions, which
+//! would wrap every field's resolution in extra futures.
 
 mod admin;
 mod catalog;
@@ -26,7 +29,6 @@ mod store;
 use crate::AppState;
 use crate::auth::ClientAddr;
 use crate::problem::ApiError;
-use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::{EmptySubscription, ObjectType, Schema, SchemaBuilder};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -35,6 +37,9 @@ use axum::response::{IntoResponse, Response};
 use keel_services::Services;
 use keel_services::identity::{CustomerPrincipal, Principal};
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
 
 pub(crate) use error::GqlResult;
 pub use graphiql::{graphiql_asset, graphiql_page};
@@ -72,55 +77,73 @@ impl Default for GraphqlConfig {
 pub type StoreSchema = Schema<store::StoreQuery, store::StoreMutation, EmptySubscription>;
 pub type AdminSchema = Schema<admin::AdminQuery, admin::AdminMutation, EmptySubscription>;
 
-/// Both schemas, built once at start.
+/// Both schemas, built once at start, and what the endpoints check around them.
 #[derive(Clone)]
 pub struct Schemas {
     pub store: StoreSchema,
     pub admin: AdminSchema,
-    max_body_bytes: usize,
+    config: GraphqlConfig,
+    persisted: Arc<limits::PersistedQueries>,
 }
 
 fn configure<Q, M>(
     builder: SchemaBuilder<Q, M, EmptySubscription>,
-    name: &'static str,
     config: &GraphqlConfig,
 ) -> Schema<Q, M, EmptySubscription>
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
 {
-    let mut builder = builder
-        // The parser's own guard against stack exhaustion; the depth limit proper is ours, with
-        // a clearer error.
+    let builder = builder
+        // The parser's own guard against stack exhaustion; the lexical scan refuses deep queries
+        // first, with a clearer error.
         .limit_recursive_depth(256)
-        .extension(limits::Limits {
-            schema: name,
-            max_depth: config.max_depth,
-            max_aliases: config.max_aliases,
-            max_complexity: config.max_complexity,
-        })
-        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(config.persisted_queries.max(1))));
-    if !config.introspection {
-        builder = builder.disable_introspection();
-    }
-    builder.finish()
+        .limit_depth(config.max_depth)
+        .limit_complexity(config.max_complexity);
+    if config.introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
 impl Schemas {
     pub fn new(config: &GraphqlConfig) -> Self {
         Schemas {
-            store: configure(
-                Schema::build(store::StoreQuery, store::StoreMutation, EmptySubscription),
-                "store",
-                config,
-            ),
-            admin: configure(
-                Schema::build(admin::AdminQuery, admin::AdminMutation, EmptySubscription),
-                "admin",
-                config,
-            ),
-            max_body_bytes: config.max_body_bytes,
+            store: configure(Schema::build(store::StoreQuery, store::StoreMutation, EmptySubscription), config),
+            admin: configure(Schema::build(admin::AdminQuery, admin::AdminMutation, EmptySubscription), config),
+            config: config.clone(),
+            persisted: Arc::new(limits::PersistedQueries::new(config.persisted_queries)),
         }
+    }
+
+    /// Runs one request: persisted query, text limits, then the schema, in a `graphql` span,
+    /// counted and timed per operation.
+    async fn run<Q, M>(
+        &self,
+        schema: &Schema<Q, M, EmptySubscription>,
+        name: &'static str,
+        mut request: async_graphql::Request,
+    ) -> async_graphql::Response
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+    {
+        let label = limits::operation_label(&request);
+        let started = Instant::now();
+        let checked = self
+            .persisted
+            .resolve(&mut request)
+            .and_then(|()| limits::check_text(&request.query, self.config.max_aliases, self.config.max_depth));
+        let response = match checked {
+            Ok(()) => {
+                let span = tracing::info_span!("graphql", schema = name, operation = %label);
+                schema.execute(request).instrument(span).await
+            }
+            Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
+        };
+        let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+        metrics::counter!("keel_graphql_operations_total", "schema" => name, "operation" => label.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("keel_graphql_operation_duration_seconds", "schema" => name, "operation" => label)
+            .record(started.elapsed().as_secs_f64());
+        response
     }
 }
 
@@ -164,8 +187,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Reads a GraphQL request from a JSON body, or says why it is not one (an HTTP-level error,
 /// answered as problem+json like any other).
 fn parse_request(schemas: &Schemas, body: &Bytes) -> Result<async_graphql::Request, ApiError> {
-    if body.len() > schemas.max_body_bytes {
-        let detail = format!("the request body is larger than {} bytes", schemas.max_body_bytes);
+    if body.len() > schemas.config.max_body_bytes {
+        let detail = format!("the request body is larger than {} bytes", schemas.config.max_body_bytes);
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail));
     }
     serde_json::from_slice::<async_graphql::Request>(body).map_err(|e| {
@@ -180,26 +203,28 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
 
 /// Gives every error a `code`: those raised by GraphQL itself rather than by a service are a
 /// query that does not parse or fit the schema (`invalid_query`), an argument of the wrong
-/// form (`invalid_argument`), or a persisted query this node does not know.
-fn with_codes(mut response: async_graphql::Response) -> async_graphql::Response {
+/// form (`invalid_argument`).
+fn with_codes(config: &GraphqlConfig, mut response: async_graphql::Response) -> async_graphql::Response {
     for err in &mut response.errors {
+        // The schema's own depth and complexity limits, in Keel's words.
+        match err.message.as_str() {
+            "Query is nested too deep." => *err = limits::too_deep(config.max_depth),
+            "Query is too complex." => *err = limits::too_complex(config.max_complexity),
+            _ => {}
+        }
         let ext = err.extensions.get_or_insert_with(Default::default);
         if ext.get("code").is_some() {
             continue;
         }
-        let code = match (err.message.as_str(), err.path.is_empty()) {
-            ("PersistedQueryNotFound", _) => "persisted_query_not_found",
-            (_, true) => "invalid_query",
-            (_, false) => "invalid_argument",
-        };
+        let code = if err.path.is_empty() { "invalid_query" } else { "invalid_argument" };
         ext.set("code", code);
         ext.set("status", 400);
     }
     response
 }
 
-fn respond(response: async_graphql::Response) -> Response {
-    match serde_json::to_vec(&with_codes(response)) {
+fn respond(config: &GraphqlConfig, response: async_graphql::Response) -> Response {
+    match serde_json::to_vec(&with_codes(config, response)) {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(_) => {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an unexpected error occurred").into_response()
@@ -208,9 +233,9 @@ fn respond(response: async_graphql::Response) -> Response {
 }
 
 /// Credentials that do not authenticate: a GraphQL error (HTTP 200) with the REST code.
-fn auth_refusal(err: keel_services::ServiceError) -> Response {
+fn auth_refusal(config: &GraphqlConfig, err: keel_services::ServiceError) -> Response {
     let error = error::gql_error(err.into()).into_server_error(async_graphql::Pos::default());
-    respond(async_graphql::Response::from_errors(vec![error]))
+    respond(config, async_graphql::Response::from_errors(vec![error]))
 }
 
 /// `POST /graphql`: the store schema. A customer's access token is optional, as in the REST
@@ -229,14 +254,14 @@ pub async fn store_endpoint(
     let customer = match bearer(&headers) {
         Some(token) => match state.services.customers.authenticate(token).await {
             Ok(who) => Some(who),
-            Err(e) => return auth_refusal(e),
+            Err(e) => return auth_refusal(&schemas.config, e),
         },
         None => None,
     };
     let caller =
         Caller { services: state.services.clone(), customer, staff: None, client, request_id: request_id(&headers) };
     let request = catalog::with_loaders(request, &state.services).data(caller);
-    respond(schemas.store.execute(request).await)
+    respond(&schemas.config, schemas.run(&schemas.store, "store", request).await)
 }
 
 /// `POST /v1/admin/graphql`: the admin schema. A staff access token or API key is checked here;
@@ -255,14 +280,14 @@ pub async fn admin_endpoint(
     let staff = match bearer(&headers) {
         Some(token) => match state.services.staff.authenticate(token).await {
             Ok(who) => Some(who),
-            Err(e) => return auth_refusal(e),
+            Err(e) => return auth_refusal(&schemas.config, e),
         },
         None => None,
     };
     let caller =
         Caller { services: state.services.clone(), customer: None, staff, client, request_id: request_id(&headers) };
     let request = catalog::with_loaders(request, &state.services).data(caller);
-    respond(schemas.admin.execute(request).await)
+    respond(&schemas.config, schemas.run(&schemas.admin, "admin", request).await)
 }
 
 /// The id an `after` cursor names, for lists paged by id (newest first).
