@@ -44,7 +44,7 @@ port="$(free_port)"
 base="http://127.0.0.1:$port"
 KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$port" KEEL_LOG=warn "$BIN/keel" serve >"$work/keel.log" 2>&1 &
 keel_pid=$!; pids+=("$keel_pid")
-for _ in $(seq 1 400); do curl -fs -o /dev/null "$base/readyz" && break; sleep 0.05; done
+wait_ready "$base/readyz"
 key="$(KEEL_DATA_DIR="$work/data" "$BIN/keel" apikey create --name bench 2>/dev/null | tail -n1)"
 
 # One variant whose stock is not tracked, so every add succeeds however many run.

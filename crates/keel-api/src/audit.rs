@@ -29,7 +29,7 @@ pub struct AuditState {
     pub reads: Router,
 }
 
-fn json_of(bytes: &[u8]) -> Option<Value> {
+pub(crate) fn json_of(bytes: &[u8]) -> Option<Value> {
     if bytes.is_empty() || bytes.len() > MAX_BODY {
         return None;
     }

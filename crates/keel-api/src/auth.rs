@@ -65,7 +65,12 @@ needs!(
 pub struct AuditSlot(pub Arc<OnceLock<Principal>>);
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    let header = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_token(&parts.headers)
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let header = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = header.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

@@ -498,8 +498,6 @@ impl InventoryService {
 }
 
 impl InventoryService {
-    /// Fills each variant's `in_stock` for the store, counting `region`'s stock locations (all
-    /// when `None`). A fixed number of statements for any page.
     /// Whether each variant can be bought now from the region's stock locations (all without a
     /// region), in one statement.
     pub async fn in_stock_in(
@@ -511,6 +509,8 @@ impl InventoryService {
         self.in_stock(variants, locations.as_deref()).await
     }
 
+    /// Fills each variant's `in_stock` for the store, counting `region`'s stock locations (all
+    /// when `None`). A fixed number of statements for any page.
     pub async fn annotate(
         &self,
         products: &mut [keel_domain::catalog::view::Product],

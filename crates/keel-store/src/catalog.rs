@@ -676,18 +676,6 @@ async fn one_product(c: &mut Conn<'_>, q: SelectStatement) -> Result<Option<Prod
     Ok(assemble(c, rows, &ProductPart::ALL).await?.into_iter().next())
 }
 
-/// Products by id, without their relations (in no particular order; unknown ids are skipped).
-pub async fn find_bare_products(c: &mut Conn<'_>, ids: &[ProductId]) -> Result<Vec<Product>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let q = product_select()
-        .and_where(Expr::col((Products::Table, Products::Id)).is_in(ids.iter().map(ToString::to_string)))
-        .to_owned();
-    let rows: Vec<ProductRow> = c.fetch_all(&q).await?;
-    assemble(c, rows, &[]).await
-}
-
 #[derive(sqlx::FromRow)]
 struct VariantRow {
     id: String,

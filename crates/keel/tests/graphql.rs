@@ -235,7 +235,7 @@ backend_tests! {
         let done = store(app, token, checkout, json!({"cart": cart_id, "key": "gql-2", "token": "tok_visa"})).await;
         assert_eq!(code(&done), "cart_completed");
 
-        // The order is the customer's, through GraphQL and REST alike.
+        // The order is the customer's: in their list, and not readable anonymously.
         let mine = data(store(app, token, "{ orders(first: 10) { edges { node { id number } } pageInfo { hasNextPage } } }", json!({})).await);
         assert_eq!(mine["orders"]["edges"][0]["node"]["id"], order["id"]);
         let one = data(store(app, token, "query($id: ID!) { order(id: $id) { number email } }", json!({"id": order["id"]})).await);
@@ -295,6 +295,76 @@ backend_tests! {
     }
 }
 
+/// Every field of the admin schema, with the permission its REST twin needs.
+const ADMIN_FIELDS: &[(&str, &str, &str)] = &[
+    ("products", "{ products { edges { cursor } } }", "products:read"),
+    ("product", "{ product(handle: \"x\") { id } }", "products:read"),
+    ("categories", "{ categories { edges { cursor } } }", "products:read"),
+    ("collections", "{ collections { edges { cursor } } }", "products:read"),
+    ("variantInventory", "query($v: ID!) { variantInventory(variantId: $v) { available } }", "inventory:read"),
+    ("stockLocations", "{ stockLocations { id } }", "inventory:read"),
+    ("regions", "{ regions { id } }", "settings:read"),
+    ("orders", "{ orders { edges { cursor } } }", "orders:read"),
+    ("order", "query($o: ID!) { order(id: $o) { id } }", "orders:read"),
+    ("customers", "{ customers { edges { cursor } } }", "customers:read"),
+    ("customer", "query($c: ID!) { customer(id: $c) { id } }", "customers:read"),
+    ("promotions", "{ promotions { edges { cursor } } }", "promotions:read"),
+    ("promotion", "query($pr: ID!) { promotion(id: $pr) { id } }", "promotions:read"),
+    ("createProduct", "mutation { createProduct(input: {title: \"x\"}) { id } }", "products:write"),
+    ("updateProduct", "mutation($p: ID!) { updateProduct(id: $p, input: {}) { id } }", "products:write"),
+    ("archiveProduct", "mutation($p: ID!) { archiveProduct(id: $p) { id } }", "products:write"),
+    ("setVariantPrices", "mutation($v: ID!) { setVariantPrices(variantId: $v, prices: []) { id } }", "products:write"),
+    (
+        "setStockLevel",
+        "mutation($v: ID!) { setStockLevel(variantId: $v, input: {onHand: 1}) { available } }",
+        "inventory:write",
+    ),
+    ("captureOrder", "mutation($o: ID!) { captureOrder(id: $o) { id } }", "orders:write"),
+    ("cancelOrder", "mutation($o: ID!) { cancelOrder(id: $o) { id } }", "orders:write"),
+    ("fulfillOrder", "mutation($o: ID!) { fulfillOrder(id: $o, input: {lines: []}) { id } }", "orders:write"),
+    ("refundOrder", "mutation($o: ID!) { refundOrder(id: $o, input: {}) { id } }", "orders:write"),
+    (
+        "createPromotion",
+        "mutation { createPromotion(input: {name: \"x\", benefit: {type: \"free_shipping\"}}) { id } }",
+        "promotions:write",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_field_needs_its_rest_permission() {
+    common::run(common::Backend::Sqlite, false, |app| async move {
+        // The table covers the whole admin schema.
+        let schema = data(admin(app, None, "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }", json!({})).await);
+        let mut fields: Vec<String> = ["queryType", "mutationType"]
+            .iter()
+            .flat_map(|t| schema["__schema"][t]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()))
+            .collect();
+        fields.sort();
+        let mut covered: Vec<String> = ADMIN_FIELDS.iter().map(|(name, _, _)| name.to_string()).collect();
+        covered.sort();
+        assert_eq!(fields, covered);
+
+        let vars = json!({"v": keel_domain::VariantId::new(), "o": keel_domain::OrderId::new(),
+            "c": keel_domain::CustomerId::new(), "p": keel_domain::ProductId::new(), "pr": keel_domain::PromotionId::new()});
+        let bystander = app.create_key(&["audit:read"]).await;
+        for (name, query, permission) in ADMIN_FIELDS {
+            let answer = admin(app, None, query, vars.clone()).await;
+            assert_eq!(code(&answer), "unauthenticated", "{name} without credentials: {answer}");
+            let answer = admin(app, Some(&bystander), query, vars.clone()).await;
+            assert_eq!(code(&answer), "forbidden", "{name} without {permission}: {answer}");
+            let holder = app.create_key(&[permission]).await;
+            let answer = admin(app, Some(&holder), query, vars.clone()).await;
+            let refused = answer["errors"][0]["extensions"]["code"].as_str().unwrap_or_default();
+            assert!(!["unauthenticated", "forbidden"].contains(&refused), "{name} with {permission}: {answer}");
+        }
+        // A header that is not a bearer token is refused, as in REST.
+        let req = app.http.post(app.url("/v1/admin/graphql")).header("Authorization", "Basic abc").json(&json!({"query": "{ regions { id } }"}));
+        let (status, answer) = json_of(req.send().await.unwrap()).await;
+        assert_eq!((status, code(&answer)), (200, "unauthenticated"));
+    })
+    .await;
+}
+
 mod limits {
     use super::*;
 
@@ -313,12 +383,13 @@ mod limits {
             let answer = store(app, None, &aliases, json!({})).await;
             assert_eq!(code(&answer), "too_many_aliases", "{answer}");
             assert_eq!(app.services.db.statements_executed(), before, "a refused query must not reach the database");
-            // Depth hidden in fragments is counted exactly during validation.
-            let chain: String =
-                (1..=20).map(|i| format!(" fragment F{i} on StoreQuery {{ a {{ ...F{} }} }}", i + 1)).collect();
-            let fragments = format!("{{ ...F1 }}{chain} fragment F21 on StoreQuery {{ id }}");
-            let answer = store(app, None, &fragments, json!({})).await;
-            assert_eq!(code(&answer), "query_too_deep", "{answer}");
+            // Fragments that spread others twice, thirty levels down (2³⁰ fields expanded), are
+            // measured once per fragment and refused.
+            let doubling: String =
+                (1..30).map(|i| format!(" fragment F{i} on StoreQuery {{ ...F{n} ...F{n} }}", n = i + 1)).collect();
+            let fan_out = format!("{{ ...F1 }}{doubling} fragment F30 on StoreQuery {{ regions {{ id }} }}");
+            let answer = store(app, None, &fan_out, json!({})).await;
+            assert_eq!(code(&answer), "query_too_complex", "{answer}");
             // Fragments that spread each other are refused, and the server stays up.
             let cycle = "{ ...A } fragment A on StoreQuery { regions { id } ...B } fragment B on StoreQuery { ...A }";
             assert_eq!(code(&store(app, None, cycle, json!({})).await), "invalid_query");
@@ -344,6 +415,24 @@ mod limits {
             let (status, problem) =
                 json_of(app.http.post(app.url("/graphql")).body("[1, 2]").send().await.unwrap()).await;
             assert_eq!((status, problem["code"].as_str()), (400, Some("bad_request")));
+        })
+        .await;
+    }
+
+    /// Depth that only fragments reveal: a valid query whose every fragment is shallow.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn depth_hidden_in_fragments_is_counted() {
+        common::run_with(common::Backend::Sqlite, true, |c| c.graphql_max_depth = 4, |app| async move {
+            let query = "{ ...A } fragment A on StoreQuery { products { ...B } }
+                fragment B on ProductConnection { edges { ...C } } fragment C on ProductEdge { node { ...D } }
+                fragment D on Product { variants { ...E } } fragment E on Variant { prices { amount } }";
+            let answer = store(app, None, query, json!({})).await;
+            assert_eq!(code(&answer), "query_too_deep", "{answer}");
+            assert!(answer["errors"][0]["message"].as_str().unwrap().contains("4 levels"), "{answer}");
+            // Inline fragments add no depth: four levels of fields pass.
+            let inline = "{ products(first: 1) { edges { ... on ProductEdge { node { ... @include(if: true) { id } } } } } }";
+            let answer = data(store(app, None, inline, json!({})).await);
+            assert_eq!(answer["products"]["edges"].as_array().unwrap().len(), 1);
         })
         .await;
     }
@@ -411,7 +500,9 @@ async fn graphiql_is_served_offline() {
             let page = app.get(path).await;
             assert_eq!(page.status(), 200);
             let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
-            assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"), "{csp}");
+            assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe-eval"), "{csp}");
+            // GraphiQL's stylesheet carries its fonts and icons as data: URLs.
+            assert!(csp.contains("font-src 'self' data:") && csp.contains("img-src 'self' data:"), "{csp}");
             let html = page.text().await.unwrap();
             assert!(html.contains(endpoint), "{html}");
             // Every script and stylesheet comes from Keel itself.

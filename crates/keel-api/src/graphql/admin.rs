@@ -4,7 +4,7 @@
 
 use super::catalog::{self, ProductArgs, ProductFilter, ProductNode, ProductSort, Scope};
 use super::error::OrGql;
-use super::{GqlResult, caller, connection_of, id_connection, id_cursor};
+use super::{GqlResult, caller, connection_of, id_connection, id_page};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Guard, Object, SimpleObject};
 use keel_domain::catalog::view::{Category, Collection};
@@ -53,7 +53,8 @@ async fn audited<T: Serialize>(ctx: &Context<'_>, mutation: &str, result: T) -> 
             path: "/v1/admin/graphql".to_string(),
             status: 200,
             before: None,
-            after: serde_json::to_value(&result).ok(),
+            // Kept up to 64 KiB, as for REST changes.
+            after: serde_json::to_vec(&result).ok().and_then(|bytes| crate::audit::json_of(&bytes)),
             request_id: c.request_id.clone(),
         };
         if let Err(err) = c.services.audit.record(principal, change).await {
@@ -158,8 +159,7 @@ impl AdminQuery {
         status: Option<String>,
         email: Option<String>,
     ) -> GqlResult<Connection<String, Order>> {
-        let limit = u64::from(catalog::page_size(first)?);
-        let before = id_cursor(after.as_deref(), OrderId::parse)?;
+        let (limit, before) = id_page(first, 20, after.as_deref(), OrderId::parse)?;
         let orders =
             caller(ctx).services.orders.search(status.as_deref(), email.as_deref(), before, limit + 1).await.gql()?;
         Ok(id_connection(orders, limit, before.is_some(), |o| o.id.to_string()))
@@ -183,8 +183,7 @@ impl AdminQuery {
         after: Option<String>,
         email: Option<String>,
     ) -> GqlResult<Connection<String, Customer>> {
-        let limit = u64::from(catalog::page_size(first)?);
-        let before = id_cursor(after.as_deref(), CustomerId::parse)?;
+        let (limit, before) = id_page(first, 20, after.as_deref(), CustomerId::parse)?;
         let customers = caller(ctx).services.customers.list(email.as_deref(), before, limit + 1).await.gql()?;
         Ok(id_connection(customers, limit, before.is_some(), |c| c.id.to_string()))
     }
@@ -198,7 +197,7 @@ impl AdminQuery {
     /// Promotions, newest first.
     #[graphql(
         guard = "Needs(Permission::PromotionsRead)",
-        complexity = "first.unwrap_or(20).max(1) as usize * child_complexity"
+        complexity = "first.unwrap_or(50).max(1) as usize * child_complexity"
     )]
     async fn promotions(
         &self,
@@ -206,8 +205,7 @@ impl AdminQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, Promotion>> {
-        let limit = u64::from(catalog::page_size(first)?);
-        let before = id_cursor(after.as_deref(), PromotionId::parse)?;
+        let (limit, before) = id_page(first, 50, after.as_deref(), PromotionId::parse)?;
         let (promotions, more) = caller(ctx).services.promotions.list(before, limit).await.gql()?;
         Ok(connection_of(promotions, before.is_some(), more, |p| p.id.to_string()))
     }

@@ -7,7 +7,7 @@
 //! statement per selected relation however many products it holds, and nothing for relations
 //! nobody asked for.
 
-use super::error::{OrGql, refused};
+use super::error::OrGql;
 use super::{GqlResult, caller};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
@@ -489,7 +489,7 @@ pub(crate) fn list_connection<T: async_graphql::OutputType>(
     let start = match &after {
         Some(cursor) => match items.iter().position(|item| id(item) == *cursor) {
             Some(i) => i + 1,
-            None => return Err(refused("invalid_cursor", "the cursor is not valid")),
+            None => return Err(crate::rest::invalid_cursor()).gql(),
         },
         None => 0,
     };

@@ -39,12 +39,3 @@ impl<T, E: Into<ApiError>> OrGql<T> for Result<T, E> {
         self.map_err(|e| gql_error(e.into()))
     }
 }
-
-/// A refusal raised by the GraphQL layer itself (limits, page sizes) with its code.
-pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> Error {
-    let message = message.into();
-    Error::new(message).extend_with(|_, ext| {
-        ext.set("code", code);
-        ext.set("status", 400);
-    })
-}

@@ -1,5 +1,6 @@
 //! GraphiQL, served offline: `GET /graphql` (store schema) and `GET /v1/admin/graphql` (admin
-//! schema; put the token in GraphiQL's headers tab as `{"Authorization": "Bearer …"}`).
+//! schema; put the token in GraphiQL's headers tab as `{"Authorization": "Bearer …"}`; it is not
+//! kept in the browser's storage).
 //!
 //! The assets (GraphiQL 3 and React 18 UMD builds from npm, see `assets/graphiql/LICENSE`) are
 //! compiled into the binary; the page loads nothing from a CDN and runs under a CSP without
@@ -29,7 +30,7 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
 const INIT: &str = r#"const root = document.getElementById("graphiql");
 const fetcher = GraphiQL.createFetcher({ url: root.dataset.endpoint });
 ReactDOM.render(
-  React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true, shouldPersistHeaders: true }),
+  React.createElement(GraphiQL, { fetcher, defaultEditorToolsVisibility: true, shouldPersistHeaders: false }),
   root,
 );
 "#;

@@ -4,12 +4,15 @@
 //!
 //! - Aliases and selection depth are counted by a lexical scan of the query text before the
 //!   parser runs, so a thousand aliases cost a scan of their bytes, not a thousand parsed fields.
-//!   The schema's own depth limit then checks the exact depth (fragment spreads can add to it)
-//!   and its complexity limit the complexity (each field 1, a list field its page size times its
-//!   fields), both during validation, before anything runs.
+//! - The parsed document's shape is then measured with every fragment spread expanded, each
+//!   fragment once (so fragments that spread others twice, thirty levels down, cost thirty steps,
+//!   not 2³⁰): cycles, too many expanded fields and too much depth are refused before the schema
+//!   sees the document. Validation then applies the complexity limit proper (each field 1, a
+//!   connection its page size times its fields).
 //! - Automatic persisted queries: a client may send the SHA-256 of a query instead of the query.
 
-use async_graphql::ServerError;
+use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet};
+use async_graphql::{Name, Positioned, ServerError};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -52,13 +55,17 @@ pub(crate) fn check_text(query: &str, max_aliases: usize, max_depth: usize) -> R
 }
 
 /// What a lexical scan of a query's text finds: the aliases (a name followed by `:` outside
-/// parentheses, where arguments and variable definitions live) and the deepest nesting of
-/// selection sets (`{` outside parentheses). Both are lower bounds of what the parsed document
-/// holds, so a query over a limit here is over it there.
+/// parentheses, where arguments and variable definitions live) and the deepest nesting of field
+/// selections (`{` outside parentheses, except an inline fragment's). Both are lower bounds of
+/// what the parsed document holds, so a query over a limit here is over it there.
 fn scan(query: &str) -> (usize, usize) {
     let bytes = query.as_bytes();
     let (mut i, mut parens, mut depth, mut deepest, mut aliases) = (0, 0usize, 0usize, 0, 0);
     let mut after_name = false;
+    // After `...`: `on Type` or a directive starts an inline fragment, whose braces add no depth.
+    let (mut after_dots, mut inline) = (false, false);
+    // Whether each open brace added depth.
+    let mut braces: Vec<bool> = Vec::new();
     while i < bytes.len() {
         match bytes[i] {
             b'#' => {
@@ -86,9 +93,14 @@ fn scan(query: &str) -> (usize, usize) {
                 continue;
             }
             b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
+                let start = i;
                 while i < bytes.len() && (bytes[i] == b'_' || bytes[i].is_ascii_alphanumeric()) {
                     i += 1;
                 }
+                if after_dots && &bytes[start..i] == b"on" {
+                    inline = true;
+                }
+                after_dots = false;
                 after_name = true;
                 continue;
             }
@@ -96,20 +108,104 @@ fn scan(query: &str) -> (usize, usize) {
                 i += 1;
                 continue;
             }
+            b'.' if bytes[i..].starts_with(b"...") => {
+                i += 3;
+                after_dots = true;
+                after_name = false;
+                continue;
+            }
+            b'@' if after_dots => inline = true,
             b'(' => parens += 1,
             b')' => parens = parens.saturating_sub(1),
             b'{' if parens == 0 => {
-                depth += 1;
-                deepest = deepest.max(depth);
+                let counts = !(inline || after_dots);
+                braces.push(counts);
+                if counts {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                inline = false;
             }
-            b'}' if parens == 0 => depth = depth.saturating_sub(1),
+            // An inline fragment's closing brace pops a brace that added no depth.
+            b'}' if parens == 0 && braces.pop().unwrap_or(true) => depth = depth.saturating_sub(1),
             b':' if parens == 0 && after_name => aliases += 1,
             _ => {}
+        }
+        if bytes[i] != b'@' {
+            after_dots = false;
         }
         after_name = false;
         i += 1;
     }
     (aliases, deepest)
+}
+
+/// The size of a selection set with its fragment spreads expanded.
+#[derive(Clone, Copy, Default)]
+struct Shape {
+    fields: usize,
+    depth: usize,
+}
+
+type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+
+fn shape<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a Fragments,
+    memo: &mut HashMap<&'a Name, Shape>,
+    visiting: &mut Vec<&'a Name>,
+) -> Result<Shape, ServerError> {
+    let mut total = Shape::default();
+    for item in &set.items {
+        let (fields, depth) = match &item.node {
+            Selection::Field(f) => {
+                let child = shape(&f.node.selection_set.node, fragments, memo, visiting)?;
+                (child.fields.saturating_add(1), child.depth + 1)
+            }
+            Selection::InlineFragment(i) => {
+                let child = shape(&i.node.selection_set.node, fragments, memo, visiting)?;
+                (child.fields, child.depth)
+            }
+            Selection::FragmentSpread(s) => {
+                let name = &s.node.fragment_name.node;
+                if visiting.contains(&name) {
+                    return Err(refusal("invalid_query", format!("fragment {name} spreads itself")));
+                }
+                let child = match (memo.get(name), fragments.get(name)) {
+                    (Some(known), _) => *known,
+                    (None, Some(fragment)) => {
+                        visiting.push(name);
+                        let child = shape(&fragment.node.selection_set.node, fragments, memo, visiting)?;
+                        visiting.pop();
+                        memo.insert(name, child);
+                        child
+                    }
+                    // An unknown fragment: validation names it.
+                    (None, None) => Shape::default(),
+                };
+                (child.fields, child.depth)
+            }
+        };
+        total.fields = total.fields.saturating_add(fields);
+        total.depth = total.depth.max(depth);
+    }
+    Ok(total)
+}
+
+/// Refuses a parsed document that, with its fragments expanded, nests deeper than `max_depth` or
+/// selects more than `max_fields` fields, or whose fragments spread themselves.
+pub(crate) fn check_document(doc: &ExecutableDocument, max_depth: usize, max_fields: usize) -> Result<(), ServerError> {
+    let mut memo = HashMap::new();
+    for (_, op) in doc.operations.iter() {
+        let found = shape(&op.node.selection_set.node, &doc.fragments, &mut memo, &mut Vec::new())?;
+        if found.depth > max_depth {
+            return Err(too_deep(max_depth));
+        }
+        if found.fields > max_fields {
+            return Err(too_complex(max_fields));
+        }
+    }
+    Ok(())
 }
 
 /// The queries this node was sent with their hash, the oldest forgotten first.
@@ -203,8 +299,9 @@ mod tests {
         // Strings and comments hide what they contain.
         assert_eq!(scan(r#"{ product(handle: "a: ) { b: {") { id } } # c: { d: {"#), (0, 2));
         assert_eq!(scan(r#"{ product(handle: """x: ) { \""" y: {""") { id } }"#), (0, 2));
-        // Fragment definitions count too.
+        // Fragment definitions count too; inline fragments add no depth.
         assert_eq!(scan("{ ...F } fragment F on Query { x: regions { id } }"), (1, 2));
+        assert_eq!(scan("{ node { ... on Product { id } ... @include(if: true) { id } ...Spread } }"), (0, 2));
     }
 
     #[test]

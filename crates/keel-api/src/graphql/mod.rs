@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
-pub(crate) use error::GqlResult;
+pub(crate) use error::{GqlResult, OrGql};
 pub use graphiql::{graphiql_asset, graphiql_page};
 
 /// GraphQL settings from configuration.
@@ -113,6 +113,19 @@ impl Schemas {
         }
     }
 
+    /// The limits a query's text and shape must keep, checked before the schema validates it;
+    /// the parsed document is handed on so the query is parsed once.
+    fn check(&self, request: &mut async_graphql::Request) -> Result<(), async_graphql::ServerError> {
+        let config = &self.config;
+        limits::check_text(&request.query, config.max_aliases, config.max_depth)?;
+        // A query that does not parse is left to the schema, which reports where.
+        if let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
+            limits::check_document(&doc, config.max_depth, config.max_complexity)?;
+            request.set_parsed_query(doc);
+        }
+        Ok(())
+    }
+
     /// Runs one request: persisted query, text limits, then the schema, in a `graphql` span,
     /// counted and timed per operation.
     async fn run<Q, M>(
@@ -125,12 +138,9 @@ impl Schemas {
         Q: ObjectType + 'static,
         M: ObjectType + 'static,
     {
-        let label = limits::operation_label(&request);
         let started = Instant::now();
-        let checked = self
-            .persisted
-            .resolve(&mut request)
-            .and_then(|()| limits::check_text(&request.query, self.config.max_aliases, self.config.max_depth));
+        let checked = self.persisted.resolve(&mut request).and_then(|()| self.check(&mut request));
+        let label = limits::operation_label(&request);
         let response = match checked {
             Ok(()) => {
                 let span = tracing::info_span!("graphql", schema = name, operation = %label);
@@ -178,12 +188,6 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 /// Reads a GraphQL request from a JSON body, or says why it is not one (an HTTP-level error,
 /// answered as problem+json like any other).
 fn parse_request(schemas: &Schemas, body: &Bytes) -> Result<async_graphql::Request, ApiError> {
@@ -203,7 +207,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
 
 /// Gives every error a `code`: those raised by GraphQL itself rather than by a service are a
 /// query that does not parse or fit the schema (`invalid_query`), an argument of the wrong
-/// form (`invalid_argument`).
+/// form (`invalid_argument`), or a value that could not be written (`internal`).
 fn with_codes(config: &GraphqlConfig, mut response: async_graphql::Response) -> async_graphql::Response {
     for err in &mut response.errors {
         // The schema's own depth and complexity limits, in Keel's words.
@@ -216,9 +220,14 @@ fn with_codes(config: &GraphqlConfig, mut response: async_graphql::Response) -> 
         if ext.get("code").is_some() {
             continue;
         }
-        let code = if err.path.is_empty() { "invalid_query" } else { "invalid_argument" };
+        // Arguments are checked as they are read, so their errors carry the field's path.
+        let (code, status) = match (err.path.is_empty(), err.message.starts_with("Failed to parse")) {
+            (true, _) => ("invalid_query", 400),
+            (false, true) => ("invalid_argument", 400),
+            (false, false) => ("internal", 500),
+        };
         ext.set("code", code);
-        ext.set("status", 400);
+        ext.set("status", status);
     }
     response
 }
@@ -238,64 +247,88 @@ fn auth_refusal(config: &GraphqlConfig, err: keel_services::ServiceError) -> Res
     respond(config, async_graphql::Response::from_errors(vec![error]))
 }
 
+/// Which schema an endpoint serves, and so whose credentials it reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Store,
+    Admin,
+}
+
+/// Reads the request and the caller: credentials are optional (the admin schema's fields need
+/// them), but an `Authorization` header must hold valid ones, as in REST.
+async fn endpoint(
+    state: &AppState,
+    audience: Audience,
+    client: Option<IpAddr>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let schemas = &state.graphql;
+    let request = match parse_request(schemas, body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let mut caller = Caller {
+        services: state.services.clone(),
+        customer: None,
+        staff: None,
+        client,
+        request_id: request_id(headers),
+    };
+    if headers.contains_key(header::AUTHORIZATION) {
+        let authenticated = match (crate::auth::bearer_token(headers), audience) {
+            (None, _) => Err(keel_services::ServiceError::Unauthenticated),
+            (Some(token), Audience::Store) => {
+                state.services.customers.authenticate(token).await.map(|who| caller.customer = Some(who))
+            }
+            (Some(token), Audience::Admin) => {
+                state.services.staff.authenticate(token).await.map(|who| caller.staff = Some(who))
+            }
+        };
+        if let Err(e) = authenticated {
+            return auth_refusal(&schemas.config, e);
+        }
+    }
+    let request = catalog::with_loaders(request, &state.services).data(caller);
+    let response = match audience {
+        Audience::Store => schemas.run(&schemas.store, "store", request).await,
+        Audience::Admin => schemas.run(&schemas.admin, "admin", request).await,
+    };
+    respond(&schemas.config, response)
+}
+
 /// `POST /graphql`: the store schema. A customer's access token is optional, as in the REST
-/// store API; an invalid one is refused.
+/// store API.
 pub async fn store_endpoint(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let schemas = &state.graphql;
-    let request = match parse_request(schemas, &body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let customer = match bearer(&headers) {
-        Some(token) => match state.services.customers.authenticate(token).await {
-            Ok(who) => Some(who),
-            Err(e) => return auth_refusal(&schemas.config, e),
-        },
-        None => None,
-    };
-    let caller =
-        Caller { services: state.services.clone(), customer, staff: None, client, request_id: request_id(&headers) };
-    let request = catalog::with_loaders(request, &state.services).data(caller);
-    respond(&schemas.config, schemas.run(&schemas.store, "store", request).await)
+    endpoint(&state, Audience::Store, client, &headers, &body).await
 }
 
-/// `POST /v1/admin/graphql`: the admin schema. A staff access token or API key is checked here;
-/// each field then needs the permission its REST twin needs.
+/// `POST /v1/admin/graphql`: the admin schema. A staff access token or API key; each field needs
+/// the permission its REST twin needs.
 pub async fn admin_endpoint(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let schemas = &state.graphql;
-    let request = match parse_request(schemas, &body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let staff = match bearer(&headers) {
-        Some(token) => match state.services.staff.authenticate(token).await {
-            Ok(who) => Some(who),
-            Err(e) => return auth_refusal(&schemas.config, e),
-        },
-        None => None,
-    };
-    let caller =
-        Caller { services: state.services.clone(), customer: None, staff, client, request_id: request_id(&headers) };
-    let request = catalog::with_loaders(request, &state.services).data(caller);
-    respond(&schemas.config, schemas.run(&schemas.admin, "admin", request).await)
+    endpoint(&state, Audience::Admin, client, &headers, &body).await
 }
 
-/// The id an `after` cursor names, for lists paged by id (newest first).
-pub(crate) fn id_cursor<T>(
+/// The page size and the `after` cursor of a list paged by id (newest first), read as REST reads
+/// them (`rest::id_page`: the same defaults, bounds and errors).
+pub(crate) fn id_page<T>(
+    first: Option<i32>,
+    default: u64,
     after: Option<&str>,
     parse: impl Fn(&str) -> Result<T, keel_domain::id::InvalidId>,
-) -> GqlResult<Option<T>> {
-    after.map(|raw| parse(raw).map_err(|_| error::refused("invalid_cursor", "the cursor is not valid"))).transpose()
+) -> GqlResult<(u64, Option<T>)> {
+    let first = first.map(|n| u64::try_from(n).unwrap_or(0));
+    crate::rest::id_page(first, default, after, parse).gql()
 }
 
 /// A connection from a list read with one item more than the page size (which tells whether

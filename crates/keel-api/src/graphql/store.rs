@@ -2,7 +2,7 @@
 
 use super::catalog::{self, ProductArgs, ProductFilter, ProductNode, ProductSort};
 use super::error::OrGql;
-use super::{GqlResult, caller, id_connection, id_cursor};
+use super::{GqlResult, caller, id_connection, id_page};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, SimpleObject};
 use keel_domain::catalog::view::{Category, Collection};
@@ -115,8 +115,7 @@ impl StoreQuery {
         after: Option<String>,
     ) -> GqlResult<Connection<String, Order>> {
         let who = signed_in(ctx)?;
-        let limit = u64::from(catalog::page_size(first)?);
-        let before = id_cursor(after.as_deref(), OrderId::parse)?;
+        let (limit, before) = id_page(first, 20, after.as_deref(), OrderId::parse)?;
         let orders = caller(ctx).services.checkout.orders_of(who, before, limit + 1).await.gql()?;
         Ok(id_connection(orders, limit, before.is_some(), |o| o.id.to_string()))
     }

@@ -25,10 +25,11 @@ pub fn id_page<T>(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be 1 to 100"));
     }
-    let cursor = cursor
-        .map(|raw| {
-            parse(raw).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", "the cursor is not valid"))
-        })
-        .transpose()?;
+    let cursor = cursor.map(|raw| parse(raw).map_err(|_| invalid_cursor())).transpose()?;
     Ok((limit, cursor))
+}
+
+/// A cursor this list did not hand out.
+pub(crate) fn invalid_cursor() -> crate::problem::ApiError {
+    crate::problem::ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_cursor", "the cursor is not valid")
 }

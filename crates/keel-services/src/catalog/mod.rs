@@ -199,16 +199,6 @@ impl CatalogService {
         Ok(ids.iter().map(|id| (*id, found.remove(&id.to_string()).unwrap_or_default())).collect())
     }
 
-    /// Products by id without their relations; shoppers see published ones only.
-    pub async fn bare_products(&self, audience: Audience, ids: &[ProductId]) -> Result<Vec<Product>> {
-        let mut conn = self.db.read().await?;
-        let products = repo::find_bare_products(&mut conn.conn(), ids).await?;
-        Ok(products
-            .into_iter()
-            .filter(|p| audience == Audience::Admin || p.status == ProductStatus::Published)
-            .collect())
-    }
-
     /// Finds a product by id (`prod_…`) or handle.
     pub async fn get_product(&self, audience: Audience, id_or_handle: &str) -> Result<Product> {
         let mut conn = self.db.read().await?;
