@@ -26,7 +26,7 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
 /// framing, no plugins, no foreign form targets. (Inline styles are allowed: the API docs page
 /// sets them from its script.)
 pub const HTML_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+    img-src 'self' data:; connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
 /// Headers every answer carries: no MIME sniffing, no referrer leaks, no framing; a strict CSP on
@@ -39,9 +39,7 @@ pub async fn security_headers(State(tls): State<bool>, req: Request, next: Next)
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    // A page that states its own policy (the docs pages, which load their vendored assets)
-    // keeps it.
-    if is_html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+    if is_html {
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
     }
     if tls {

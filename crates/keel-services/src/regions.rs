@@ -217,6 +217,15 @@ impl RegionService {
         repo::list(&mut conn.conn(), None).await?.into_iter().map(region_of).collect()
     }
 
+    /// The region a shopper's request names (`?region_id=`): an unknown one is a validation
+    /// error on `region_id`, not a 404 of the thing being read.
+    pub async fn named(&self, id: RegionId) -> Result<Region> {
+        match self.get(id).await {
+            Err(ServiceError::NotFound { .. }) => Err(ServiceError::invalid("region_id", "no such region")),
+            other => other,
+        }
+    }
+
     pub async fn get(&self, id: RegionId) -> Result<Region> {
         let mut conn = self.db.read().await?;
         let found = repo::list(&mut conn.conn(), Some(&id.to_string())).await?.into_iter().next();

@@ -33,19 +33,12 @@ pub(crate) struct CatalogLoader {
 }
 
 impl CatalogLoader {
-    /// A region, read once per request; an unknown one is a validation error as in REST
-    /// (`region_id: no such region`).
+    /// A region, read once per request (an unknown one is a validation error, as in REST).
     async fn region(&self, id: RegionId) -> GqlResult<Arc<Region>> {
         if let Some(region) = self.regions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id) {
             return Ok(region.clone());
         }
-        let region = match self.services.regions.get(id).await {
-            Ok(region) => Arc::new(region),
-            Err(ServiceError::NotFound { .. }) => {
-                return Err(ServiceError::invalid("region_id", "no such region")).gql();
-            }
-            Err(e) => return Err(e).gql(),
-        };
+        let region = Arc::new(self.services.regions.named(id).await.gql()?);
         self.regions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, region.clone());
         Ok(region)
     }

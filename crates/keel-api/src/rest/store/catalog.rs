@@ -39,13 +39,7 @@ pub async fn list_products(
 async fn for_region(state: &AppState, products: &mut [Product], region: Option<RegionId>) -> Result<(), ApiError> {
     let services = &state.services;
     let region = match region {
-        Some(id) => match services.regions.get(id).await {
-            Ok(region) => Some(region),
-            Err(ServiceError::NotFound { .. }) => {
-                return Err(ServiceError::invalid("region_id", "no such region").into());
-            }
-            Err(e) => return Err(e.into()),
-        },
+        Some(id) => Some(services.regions.named(id).await?),
         None => None,
     };
     services.inventory.annotate(products, region.as_ref()).await?;
