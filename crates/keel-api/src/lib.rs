@@ -9,6 +9,7 @@
 
 mod audit;
 pub mod auth;
+pub mod cache;
 mod docs;
 pub mod extract;
 pub mod graphql;
@@ -61,6 +62,9 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// `max-age` of public catalog responses, in seconds.
     pub catalog_max_age_secs: u32,
+    pub catalog_s_maxage_secs: u32,
+    /// The in-process cache of public catalog answers.
+    pub cache: keel_platform::cache::CacheConfig,
     /// Served over TLS: answers carry `Strict-Transport-Security`.
     pub tls: bool,
     pub graphql: graphql::GraphqlConfig,
@@ -73,6 +77,8 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             catalog_max_age_secs: 60,
+            catalog_s_maxage_secs: 300,
+            cache: keel_platform::cache::CacheConfig { max_bytes: 32 * 1024 * 1024, ttl: Duration::from_secs(300) },
             tls: false,
             graphql: graphql::GraphqlConfig::default(),
         }
@@ -158,17 +164,24 @@ impl Modify for Conventions {
     }
 }
 
-fn api_routes(config: &ApiConfig, state: Option<AppState>) -> OpenApiRouter<AppState> {
-    let public_catalog = HeaderValue::from_str(&format!("public, max-age={}", config.catalog_max_age_secs))
-        .unwrap_or(HeaderValue::from_static("public, max-age=60"));
+fn api_routes(config: &ApiConfig, state: Option<(AppState, cache::ResponseCache)>) -> OpenApiRouter<AppState> {
+    let public_catalog = HeaderValue::from_str(&format!(
+        "public, max-age={}, s-maxage={}",
+        config.catalog_max_age_secs, config.catalog_s_maxage_secs
+    ))
+    .unwrap_or(HeaderValue::from_static("public, max-age=60"));
     let private =
         || SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    let store = rest::store::catalog_router()
+    let mut store = rest::store::catalog_router();
+    if let Some((_, cache)) = &state {
+        store = store.layer(axum::middleware::from_fn_with_state(cache.clone(), cache::respond));
+    }
+    let store = store
         .layer(axum::middleware::from_fn(middleware::etag))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, public_catalog));
     let accounts = rest::store::account_router().layer(private());
     let mut admin = rest::admin::router();
-    if let Some(state) = state {
+    if let Some((state, _)) = state {
         let reads = rest::admin::router().split_for_parts().0.with_state(state.clone());
         admin = admin
             .layer(axum::middleware::from_fn_with_state(audit::AuditState { app: state.clone(), reads }, audit::audit))
@@ -198,7 +211,9 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
         openapi_json: Arc::new(openapi_json),
         graphql: graphql::Schemas::new(&config.graphql),
     };
-    let (api, _) = api_routes(config, Some(state.clone())).split_for_parts();
+    let cache = cache::ResponseCache::new(config.cache);
+    cache.follow(&state.services.db);
+    let (api, _) = api_routes(config, Some((state.clone(), cache))).split_for_parts();
 
     let non_api = Router::new()
         .route(NON_API_ROUTES[0], get(docs::openapi_json))

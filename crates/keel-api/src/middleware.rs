@@ -90,6 +90,13 @@ pub async fn etag(req: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, body) = response.into_parts();
+    // A cached answer comes with the tag computed when it was kept.
+    if let Some(tag) = parts.headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string) {
+        if if_none_match.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| matches_etag(v, &tag)) {
+            return not_modified(parts);
+        }
+        return Response::from_parts(parts, body);
+    }
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(err) => {
@@ -102,12 +109,16 @@ pub async fn etag(req: Request, next: Next) -> Response {
         parts.headers.insert(header::ETAG, value);
     }
     if if_none_match.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| matches_etag(v, &tag)) {
-        parts.status = StatusCode::NOT_MODIFIED;
-        parts.headers.remove(header::CONTENT_LENGTH);
-        parts.headers.remove(header::CONTENT_TYPE);
-        return Response::from_parts(parts, Body::empty());
+        return not_modified(parts);
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+fn not_modified(mut parts: axum::http::response::Parts) -> Response {
+    parts.status = StatusCode::NOT_MODIFIED;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    Response::from_parts(parts, Body::empty())
 }
 
 /// `If-None-Match` uses weak comparison: `W/` prefixes are ignored, `*` matches anything.

@@ -9,6 +9,7 @@
 //!   only once the server has stored the message (the JetStream ack).
 
 use async_nats::jetstream;
+use futures_util::StreamExt;
 use keel_domain::event::Event;
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +96,65 @@ impl EventBus {
         }
     }
 
+    /// Calls `each` with every event published from now on, by any node, until the returned task
+    /// is aborted: the in-process broadcast, or on NATS an ordered ephemeral consumer that
+    /// delivers new messages only (no acks; it recreates itself after a gap, and the task
+    /// reconnects with growing pauses when the server goes away). What a follower does must be
+    /// harmless to repeat: delivery is at least once.
+    pub async fn follow(
+        &self,
+        each: impl Fn(Event) + Send + Sync + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>, BusError> {
+        match self {
+            EventBus::Local(tx) => {
+                let mut rx = tx.subscribe();
+                Ok(tokio::spawn(async move {
+                    loop {
+                        match rx.recv().await {
+                            Ok(event) => each((*event).clone()),
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                tracing::warn!(missed = n, "an event follower fell behind the in-process bus");
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        }
+                    }
+                }))
+            }
+            EventBus::Nats(bus) => {
+                let bus = bus.clone();
+                // The first subscription must work (a misconfiguration is reported at start).
+                let first = bus.ordered_messages().await?;
+                Ok(tokio::spawn(async move {
+                    let mut messages = Some(first);
+                    let mut attempt = 0u32;
+                    loop {
+                        if let Some(mut stream) = messages.take() {
+                            attempt = 0;
+                            while let Some(message) = stream.next().await {
+                                match message {
+                                    Ok(message) => match serde_json::from_slice::<Event>(&message.payload) {
+                                        Ok(event) => each(event),
+                                        Err(err) => tracing::warn!(%err, "an undecodable event on the bus"),
+                                    },
+                                    Err(err) => {
+                                        tracing::warn!(%err, "event subscription interrupted");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        attempt = attempt.saturating_add(1);
+                        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt.min(25)))).await;
+                        match bus.ordered_messages().await {
+                            Ok(stream) => messages = Some(stream),
+                            Err(err) => tracing::warn!(%err, "cannot resubscribe to events yet"),
+                        }
+                    }
+                }))
+            }
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             EventBus::Local(_) => "local",
@@ -116,6 +176,20 @@ impl NatsBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         ack.await.map_err(|e| BusError::Unavailable(e.to_string()))?;
         Ok(())
+    }
+
+    async fn ordered_messages(&self) -> Result<jetstream::consumer::pull::Ordered, BusError> {
+        let unavailable = |e: &dyn std::fmt::Display| BusError::Unavailable(e.to_string());
+        let stream = self.jetstream.get_stream(&self.config.stream).await.map_err(|e| unavailable(&e))?;
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                filter_subject: format!("{}.>", self.config.subject_prefix),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable(&e))?;
+        consumer.messages().await.map_err(|e| unavailable(&e))
     }
 
     pub fn jetstream(&self) -> &jetstream::Context {

@@ -4,6 +4,7 @@
 //! | adapter | embedded | distributed |
 //! | --- | --- | --- |
 //! | [`bus::EventBus`] | in-process broadcast | NATS JetStream |
+//! | [`cache::TaggedCache`] | in-process (moka), invalidated by events | (Redis as a shared layer, later) |
 //! | [`mail::Mailer`] | `.eml` files in the data directory | SMTP (STARTTLS or TLS) |
 //! | [`files::FileStore`] | a local directory | (object storage, later) |
 //!
@@ -13,6 +14,7 @@
 //! carry it.
 
 pub mod bus;
+pub mod cache;
 pub mod files;
 pub mod http;
 pub mod mail;

@@ -28,3 +28,22 @@ pub async fn record(
     crate::webhooks::schedule_fan_out(c, &event).await?;
     Ok(event)
 }
+
+/// Records `event_type` carrying `entity` as it now is (or, for a deletion, `{"id": …}`).
+pub async fn record_entity(
+    c: &mut Conn<'_>,
+    event_type: &str,
+    kind: &str,
+    id: &str,
+    entity: &impl serde::Serialize,
+) -> Result<()> {
+    let data = serde_json::to_value(entity).map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
+    record(c, event_type, kind, id, data).await?;
+    Ok(())
+}
+
+/// Records `{kind}.deleted` for the aggregate `id`.
+pub async fn record_deleted(c: &mut Conn<'_>, kind: &str, id: &str) -> Result<()> {
+    record(c, &format!("{kind}.deleted"), kind, id, serde_json::json!({ "id": id })).await?;
+    Ok(())
+}

@@ -220,11 +220,40 @@ impl InventoryService {
             reference: None,
             at,
         };
-        repo::insert_movement(&mut c, &movement).await?;
+        Self::record_movement(&mut c, &movement).await?;
         let inventory = Self::inventory_in(&mut c, variant).await?;
         Self::note_low_stock(&mut c, &inventory).await?;
         tx.commit().await?;
         Ok(inventory)
+    }
+
+    /// Logs a movement; when it takes a location's available stock to zero or back above it
+    /// (what the store's `in_stock` shows), records `inventory.availability_changed` so caches
+    /// and the search index follow. Most movements flip nothing and cost one extra read.
+    async fn record_movement(c: &mut Conn<'_>, movement: &repo::MovementRow) -> Result<()> {
+        repo::insert_movement(c, movement).await?;
+        let delta = movement.on_hand_delta - movement.reserved_delta;
+        if delta == 0 {
+            return Ok(());
+        }
+        let ids = [movement.variant_id.clone()];
+        let location = [movement.location_id.clone()];
+        let after: i64 = repo::levels_of(c, &ids, Some(&location)).await?.iter().map(|l| l.on_hand - l.reserved).sum();
+        if (after > 0) != (after - delta > 0) {
+            Self::availability_changed(c, &movement.variant_id, Some(&movement.location_id), after).await?;
+        }
+        Ok(())
+    }
+
+    async fn availability_changed(
+        c: &mut Conn<'_>,
+        variant: &str,
+        location: Option<&str>,
+        available: i64,
+    ) -> Result<()> {
+        let data = serde_json::json!({"variant_id": variant, "location_id": location, "available": available});
+        events::record(c, "inventory.availability_changed", "variant", variant, data).await?;
+        Ok(())
     }
 
     async fn note_low_stock(c: &mut Conn<'_>, inventory: &VariantInventory) -> Result<()> {
@@ -257,6 +286,9 @@ impl InventoryService {
         };
         repo::upsert_item(&mut c, &item).await?;
         let inventory = Self::inventory_in(&mut c, variant).await?;
+        if item.manage_inventory != current.manage_inventory || item.allow_backorder != current.allow_backorder {
+            Self::availability_changed(&mut c, &item.variant_id, None, inventory.available).await?;
+        }
         tx.commit().await?;
         Ok(inventory)
     }
@@ -319,7 +351,7 @@ impl InventoryService {
                     created_at: at,
                 };
                 repo::insert_reservation(c, &reservation).await?;
-                repo::insert_movement(c, &movement_of(&reservation, quantity, "reserve", at)).await?;
+                Self::record_movement(c, &movement_of(&reservation, quantity, "reserve", at)).await?;
                 return Ok(Some(Reservation {
                     id: parse(&reservation.id, ReservationId::parse)?,
                     variant_id: variant,
@@ -342,7 +374,7 @@ impl InventoryService {
         if !repo::unreserve(c, &r.variant_id, &r.location_id, r.quantity, at).await? {
             return Err(ServiceError::Internal(format!("reservation {} held more than its level records", r.id)));
         }
-        repo::insert_movement(c, &movement_of(&r, -r.quantity, reason, at)).await?;
+        Self::record_movement(c, &movement_of(&r, -r.quantity, reason, at)).await?;
         Ok(true)
     }
 
@@ -375,7 +407,7 @@ impl InventoryService {
             let mut movement = movement_of(&taken, -taken.quantity, "sale", at);
             movement.on_hand_delta = -taken.quantity;
             movement.reference = Some(reference.to_string());
-            repo::insert_movement(c, &movement).await?;
+            Self::record_movement(c, &movement).await?;
             units += taken.quantity;
         }
         Ok(units)
@@ -400,7 +432,7 @@ impl InventoryService {
             if quantity <= 0 || !repo::restock(c, &sale.variant_id, &sale.location_id, quantity, at).await? {
                 continue;
             }
-            repo::insert_movement(
+            Self::record_movement(
                 c,
                 &repo::MovementRow {
                     id: MovementId::new().to_string(),
@@ -441,7 +473,7 @@ impl InventoryService {
             reference: Some(reference.to_string()),
             at,
         };
-        repo::insert_movement(c, &movement).await?;
+        Self::record_movement(c, &movement).await?;
         Ok(true)
     }
 

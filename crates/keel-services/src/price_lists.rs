@@ -462,6 +462,7 @@ impl PriceListService {
         repo::insert_list(&mut c, &row).await?;
         repo::replace_prices(&mut c, &row.id, &prices).await?;
         let list = Self::load(&mut c, id).await?;
+        crate::events::record_entity(&mut c, "price_list.created", "price_list", &row.id, &list).await?;
         tx.commit().await?;
         Ok(list)
     }
@@ -502,6 +503,7 @@ impl PriceListService {
             repo::replace_prices(&mut c, &row.id, &prices).await?;
         }
         let list = Self::load(&mut c, id).await?;
+        crate::events::record_entity(&mut c, "price_list.updated", "price_list", &row.id, &list).await?;
         tx.commit().await?;
         Ok(list)
     }
@@ -511,6 +513,7 @@ impl PriceListService {
         if !repo::delete_list(&mut tx.conn(), &id.to_string()).await? {
             return Err(ServiceError::NotFound { entity: "price list" });
         }
+        crate::events::record_deleted(&mut tx.conn(), "price_list", &id.to_string()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -260,8 +260,11 @@ impl RegionService {
         };
         let mut tx = self.db.begin().await?;
         repo::insert(&mut tx.conn(), &record).await.map_err(conflict)?;
+        let id = record.row.id.clone();
+        let region = region_of(record)?;
+        crate::events::record_entity(&mut tx.conn(), "region.created", "region", &id, &region).await?;
         tx.commit().await?;
-        region_of(record)
+        Ok(region)
     }
 
     pub async fn update(&self, id: RegionId, patch: RegionPatch) -> Result<Region> {
@@ -299,8 +302,10 @@ impl RegionService {
         repo::set_members(&mut tx.conn(), &record.row.id, &record.countries, &record.location_ids)
             .await
             .map_err(conflict)?;
+        let region = region_of(record)?;
+        crate::events::record_entity(&mut tx.conn(), "region.updated", "region", &id.to_string(), &region).await?;
         tx.commit().await?;
-        region_of(record)
+        Ok(region)
     }
 
     pub async fn shipping_options(&self, region: RegionId) -> Result<Vec<ShippingOption>> {
@@ -430,6 +435,7 @@ impl RegionService {
         if !repo::delete(&mut tx.conn(), &id.to_string()).await? {
             return Err(ServiceError::NotFound { entity: "region" });
         }
+        crate::events::record_deleted(&mut tx.conn(), "region", &id.to_string()).await?;
         tx.commit().await?;
         Ok(())
     }

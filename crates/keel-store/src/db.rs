@@ -19,6 +19,41 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use keel_domain::event::Event;
+
+/// Hears about events as they happen: committed by this process ([`Tx::commit`]) or arriving
+/// from another node ([`Db::dispatch_event`]). Called synchronously on the committing task, so it
+/// must be quick (invalidate a cache, wake a task); returning `false` unregisters it.
+pub type EventHook = Arc<dyn Fn(&Event) -> bool + Send + Sync>;
+
+/// The registered [`EventHook`]s.
+#[derive(Clone, Default)]
+struct Hooks(Arc<std::sync::RwLock<Vec<EventHook>>>);
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").finish_non_exhaustive()
+    }
+}
+
+impl Hooks {
+    fn dispatch(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let mut done: Vec<EventHook> = Vec::new();
+        for hook in self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            if !events.iter().all(|event| hook(event)) {
+                done.push(hook.clone());
+            }
+        }
+        if !done.is_empty() {
+            let mut hooks = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            hooks.retain(|hook| !done.iter().any(|d| Arc::ptr_eq(hook, d)));
+        }
+    }
+}
+
 /// Which engine a [`Db`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -64,6 +99,7 @@ pub struct Db {
     statements: Arc<AtomicU64>,
     /// Bumped after a transaction that enqueued jobs commits: wakes this process's workers.
     jobs_committed: Arc<tokio::sync::watch::Sender<u64>>,
+    hooks: Hooks,
 }
 
 /// Proof of leading the outbox relay; dropping it closes the lock's connection.
@@ -76,11 +112,17 @@ pub struct Leadership {
 struct ConnMeta {
     statements: Arc<AtomicU64>,
     jobs_enqueued: std::sync::atomic::AtomicBool,
+    /// Events written to the outbox through this connection, announced when it commits.
+    events: std::sync::Mutex<Vec<Event>>,
 }
 
 impl ConnMeta {
     fn new(statements: &Arc<AtomicU64>) -> Self {
-        ConnMeta { statements: statements.clone(), jobs_enqueued: false.into() }
+        ConnMeta { statements: statements.clone(), jobs_enqueued: false.into(), events: Default::default() }
+    }
+
+    fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
@@ -124,7 +166,24 @@ pub struct PoolStats {
 
 impl Db {
     fn with_pools(pools: Pools) -> Db {
-        Db { pools, statements: Arc::default(), jobs_committed: Arc::new(tokio::sync::watch::Sender::new(0)) }
+        Db {
+            pools,
+            statements: Arc::default(),
+            jobs_committed: Arc::new(tokio::sync::watch::Sender::new(0)),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Registers `hook` to hear about every event committed through this handle (and its clones)
+    /// from now on, and every event passed to [`Db::dispatch_event`].
+    pub fn on_event(&self, hook: EventHook) {
+        self.hooks.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(hook);
+    }
+
+    /// Announces an event that happened elsewhere (another node's, from the event bus) to the
+    /// registered hooks.
+    pub fn dispatch_event(&self, event: &Event) {
+        self.hooks.dispatch(std::slice::from_ref(event));
     }
 
     /// Subscribes to job wake-ups (for a worker).
@@ -227,7 +286,12 @@ impl Db {
             Pools::Postgres(pool) => RawTx::Postgres(pool.begin().await?),
             Pools::Sqlite { write, .. } => RawTx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
         };
-        Ok(Tx { raw, meta: ConnMeta::new(&self.statements), jobs_committed: self.jobs_committed.clone() })
+        Ok(Tx {
+            raw,
+            meta: ConnMeta::new(&self.statements),
+            jobs_committed: self.jobs_committed.clone(),
+            hooks: self.hooks.clone(),
+        })
     }
 
     /// How many statements have run through this database handle (and its clones).
@@ -302,6 +366,7 @@ pub struct Tx {
     raw: RawTx,
     meta: ConnMeta,
     jobs_committed: Arc<tokio::sync::watch::Sender<u64>>,
+    hooks: Hooks,
 }
 
 impl Tx {
@@ -321,6 +386,7 @@ impl Tx {
         if self.meta.jobs_enqueued.load(Ordering::Relaxed) {
             self.jobs_committed.send_modify(|n| *n = n.wrapping_add(1));
         }
+        self.hooks.dispatch(&self.meta.take_events());
         Ok(())
     }
 }
@@ -397,6 +463,13 @@ impl Conn<'_> {
             sqlx::query("SELECT pg_notify($1, $2)").bind(JOBS_CHANNEL).bind(queue).execute(&mut **c).await?;
         }
         Ok(())
+    }
+
+    /// Remembers an event written to the outbox, to announce it to this process's
+    /// [`EventHook`]s once the transaction commits. (Events are written in transactions; one
+    /// written through a bare pooled connection is not announced.)
+    pub(crate) fn note_event(&self, event: &Event) {
+        self.meta.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(event.clone());
     }
 
     /// A fixed statement with no parameters (health checks only).

@@ -28,7 +28,9 @@ pub mod shipping;
 pub mod tax;
 pub mod webhooks;
 
-pub use db::{Conn, Db, DbConfig, Engine, JOBS_CHANNEL, JobWakeups, Leadership, PoolStats, PooledConn, Record, Tx};
+pub use db::{
+    Conn, Db, DbConfig, Engine, EventHook, JOBS_CHANNEL, JobWakeups, Leadership, PoolStats, PooledConn, Record, Tx,
+};
 pub use error::StoreError;
 pub use migrate::MIGRATION_COUNT;
 

@@ -46,6 +46,7 @@ pub async fn append(c: &mut Conn<'_>, event: &Event) -> Result<()> {
         ])
         .to_owned();
     c.execute(&stmt).await?;
+    c.note_event(event);
     c.signal_jobs("outbox").await
 }
 

@@ -90,6 +90,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(services.clone(), config).into_make_service_with_connect_info::<PeerAddr>();
+    // Other nodes' events reach this node's caches through the bus (this node's own are heard
+    // as they commit).
+    let follower = match config.nats() {
+        Some(_) => {
+            let db = services.db.clone();
+            Some(event_bus(config).await?.follow(move |event| db.dispatch_event(&event)).await?)
+        }
+        None => None,
+    };
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopping = async move {
@@ -116,6 +125,9 @@ pub async fn serve(
         } => tracing::warn!("grace period over; abandoning requests still in flight"),
     }
     drop(stop_rx);
+    if let Some(follower) = follower {
+        follower.abort();
+    }
     Ok(())
 }
 

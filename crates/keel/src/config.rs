@@ -38,6 +38,13 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// `KEEL_CATALOG_MAX_AGE_SECS`: `Cache-Control: max-age` of public catalog responses.
     pub catalog_max_age_secs: u32,
+    /// `KEEL_CATALOG_S_MAXAGE_SECS`: `Cache-Control: s-maxage` of public catalog responses (how
+    /// long a CDN or shared proxy may keep them; purge them by `Surrogate-Key` for sooner).
+    pub catalog_s_maxage_secs: u32,
+    /// `KEEL_CACHE_MAX_BYTES`: memory for the in-process response cache (0 turns it off).
+    pub cache_max_bytes: u64,
+    /// `KEEL_CACHE_TTL_SECS`: the longest a cached answer lives (events drop it sooner).
+    pub cache_ttl_secs: u64,
     /// `KEEL_GRAPHQL_INTROSPECTION`: let GraphQL clients read the schema (`__schema`, `__type`).
     pub graphql_introspection: bool,
     /// `KEEL_GRAPHQL_MAX_DEPTH`: how deeply a GraphQL query may nest fields.
@@ -130,6 +137,9 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             catalog_max_age_secs: 60,
+            catalog_s_maxage_secs: 300,
+            cache_max_bytes: 32 * 1024 * 1024,
+            cache_ttl_secs: 300,
             graphql_introspection: true,
             graphql_max_depth: keel_api::graphql::GraphqlConfig::default().max_depth,
             graphql_max_complexity: keel_api::graphql::GraphqlConfig::default().max_complexity,
@@ -180,6 +190,9 @@ const ENV_KEYS: &[&str] = &[
     "body_limit_bytes",
     "request_timeout_secs",
     "catalog_max_age_secs",
+    "catalog_s_maxage_secs",
+    "cache_max_bytes",
+    "cache_ttl_secs",
     "graphql_introspection",
     "graphql_max_depth",
     "graphql_max_complexity",
@@ -328,6 +341,11 @@ impl Config {
                 .map(String::from)
                 .collect(),
             catalog_max_age_secs: self.catalog_max_age_secs,
+            catalog_s_maxage_secs: self.catalog_s_maxage_secs,
+            cache: keel_platform::cache::CacheConfig {
+                max_bytes: self.cache_max_bytes,
+                ttl: Duration::from_secs(self.cache_ttl_secs.max(1)),
+            },
             tls: self.tls_cert.is_some(),
             graphql: keel_api::graphql::GraphqlConfig {
                 introspection: self.graphql_introspection,

@@ -551,6 +551,8 @@ impl CatalogService {
             updated_at: at,
         };
         repo::upsert_category(&mut c, &category, current.is_none()).await?;
+        let kind = if current.is_none() { "category.created" } else { "category.updated" };
+        crate::events::record_entity(&mut c, kind, "category", &category.id.to_string(), &category).await?;
         tx.commit().await?;
         Ok(category)
     }
@@ -571,6 +573,7 @@ impl CatalogService {
             });
         }
         repo::delete_category(&mut c, id).await?;
+        crate::events::record_deleted(&mut c, "category", &id.to_string()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -632,6 +635,8 @@ impl CatalogService {
             updated_at: at,
         };
         repo::upsert_collection(&mut c, &collection, current.is_none()).await?;
+        let kind = if current.is_none() { "collection.created" } else { "collection.updated" };
+        crate::events::record_entity(&mut c, kind, "collection", &collection.id.to_string(), &collection).await?;
         tx.commit().await?;
         Ok(collection)
     }
@@ -641,6 +646,7 @@ impl CatalogService {
         if !repo::delete_collection(&mut tx.conn(), id).await? {
             return Err(not_found("collection"));
         }
+        crate::events::record_deleted(&mut tx.conn(), "collection", &id.to_string()).await?;
         tx.commit().await?;
         Ok(())
     }

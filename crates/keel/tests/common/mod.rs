@@ -30,6 +30,26 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// The NATS server shared by the suites (`KEEL_TEST_NATS_URL`, default the local one), or `None`
+/// when it is unreachable outside CI.
+pub async fn nats_url() -> Option<String> {
+    let url = std::env::var("KEEL_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    match async_nats::ConnectOptions::new().connection_timeout(std::time::Duration::from_secs(2)).connect(&url).await {
+        Ok(_) => Some(url),
+        Err(e) if in_ci() => panic!("CI=true but NATS at {url} is unreachable: {e}"),
+        Err(e) => {
+            eprintln!("NATS suite NOT RUN: cannot reach {url} ({e}); set KEEL_TEST_NATS_URL");
+            None
+        }
+    }
+}
+
+/// Deletes a test's JetStream stream.
+pub async fn drop_stream(url: &str, stream: &str) {
+    let client = async_nats::connect(url).await.expect("nats");
+    let _ = async_nats::jetstream::new(client).delete_stream(stream).await;
+}
+
 /// A private database for one test; PostgreSQL ones are dropped by [`Database::drop_now`].
 pub struct Database {
     pub config: Config,

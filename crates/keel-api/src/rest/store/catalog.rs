@@ -1,11 +1,12 @@
 //! Store catalog routes: products, categories, collections.
 
 use crate::AppState;
+use crate::cache::CacheTags;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::problem::{ApiError, Problem};
 use crate::rest::ListOf;
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use keel_domain::catalog::view::{Category, Collection, Product};
 use keel_domain::{Currency, RegionId};
 use keel_services::ServiceError;
@@ -28,10 +29,10 @@ use serde::Deserialize;
 pub async fn list_products(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ProductListParams>,
-) -> Result<Json<ProductList>, ApiError> {
+) -> Result<(Extension<CacheTags>, Json<ProductList>), ApiError> {
     let mut list = state.services.catalog.list_products(Audience::Store, &params).await?;
     for_region(&state, &mut list.data, params.region_id).await?;
-    Ok(Json(list))
+    Ok((Extension(CacheTags::of_products(&list.data, true)), Json(list)))
 }
 
 /// Fills what depends on the shopper's region: `in_stock` (its stock locations; all without a
@@ -73,12 +74,12 @@ pub async fn get_product(
     State(state): State<AppState>,
     ApiPath(id_or_handle): ApiPath<String>,
     ApiQuery(query): ApiQuery<ProductQuery>,
-) -> Result<Json<Product>, ApiError> {
+) -> Result<(Extension<CacheTags>, Json<Product>), ApiError> {
     let product = state.services.catalog.get_product(Audience::Store, &id_or_handle).await?;
     let mut products = [product];
     for_region(&state, &mut products, query.region_id).await?;
     let [product] = products;
-    Ok(Json(product))
+    Ok((Extension(CacheTags::of_products([&product], false)), Json(product)))
 }
 
 /// The regions (markets) the shop sells to: currency, countries, tax-inclusive pricing.

@@ -1,0 +1,363 @@
+//! The in-process cache: a bounded, tagged store with single-flight loading.
+//!
+//! Each entry carries tags (`p:prod_…`, `v:var_…`, …) naming what it was computed from;
+//! [`TaggedCache::invalidate`] drops every entry carrying one of the given tags, at once (a
+//! `get` after it returns never sees them). Entries are bounded by total weight (bytes) with
+//! TinyLFU admission (moka) and live at most a time-to-live, a safety net behind the
+//! event-driven invalidation.
+//!
+//! **Single flight.** Concurrent misses of one key run one load; the others wait for its result
+//! (and take over if the loading request is dropped). **No stale fills.** A load that overlaps
+//! an invalidation is served but not stored: it may have read what the invalidation was about.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// How big a cache may grow and how long an entry may live.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheConfig {
+    /// Total weight (bytes, as the cache's weigher counts them); 0 turns the cache off.
+    pub max_bytes: u64,
+    pub ttl: Duration,
+}
+
+/// What a load produced: the value, and the tags to store it under (`None`: serve it, do not
+/// keep it — an error, a personal answer).
+pub struct Loaded<V> {
+    pub value: V,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Hit,
+    /// This caller ran the load.
+    Miss,
+    /// Another caller's load, running when this one asked.
+    Coalesced,
+    /// Caching is off.
+    Bypass,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::Miss => "miss",
+            Outcome::Coalesced => "coalesced",
+            Outcome::Bypass => "bypass",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Stored<V> {
+    value: V,
+    tags: Arc<[Arc<str>]>,
+    /// Tells this entry from a later one under the same key (see the eviction listener).
+    serial: u64,
+}
+
+type TagIndex = HashMap<Arc<str>, HashMap<Arc<str>, u64>>;
+
+/// Loads in flight, by key: what concurrent misses wait on.
+type Inflight<V> = HashMap<Arc<str>, Arc<OnceCell<Loaded<V>>>>;
+
+struct Inner<V> {
+    name: &'static str,
+    entries: Option<moka::sync::Cache<Arc<str>, Stored<V>>>,
+    /// tag → keys (with their entry's serial) carrying it.
+    tags: Arc<Mutex<TagIndex>>,
+    /// Bumped by every invalidation: a load that saw it change does not store its result.
+    generation: AtomicU64,
+    serials: AtomicU64,
+    inflight: Mutex<Inflight<V>>,
+}
+
+/// A tagged cache of `V` (cheap to clone: share it).
+pub struct TaggedCache<V> {
+    inner: Arc<Inner<V>>,
+}
+
+/// A handle that does not keep the cache alive (for hooks registered elsewhere).
+pub struct WeakTaggedCache<V>(std::sync::Weak<Inner<V>>);
+
+impl<V> WeakTaggedCache<V> {
+    pub fn upgrade(&self) -> Option<TaggedCache<V>> {
+        self.0.upgrade().map(|inner| TaggedCache { inner })
+    }
+}
+
+impl<V> Clone for TaggedCache<V> {
+    fn clone(&self) -> Self {
+        TaggedCache { inner: self.inner.clone() }
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> TaggedCache<V> {
+    /// A cache named `name` (its metrics label) weighing each value with `weigh`.
+    pub fn new(name: &'static str, config: CacheConfig, weigh: fn(&V) -> u32) -> Self {
+        let tags: Arc<Mutex<TagIndex>> = Arc::default();
+        let entries = (config.max_bytes > 0).then(|| {
+            let index = tags.clone();
+            moka::sync::Cache::builder()
+                .max_capacity(config.max_bytes)
+                .weigher(move |key: &Arc<str>, stored: &Stored<V>| {
+                    weigh(&stored.value).saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
+                })
+                .time_to_live(config.ttl)
+                .eviction_listener(move |key: Arc<Arc<str>>, stored: Stored<V>, cause| {
+                    if cause == moka::notification::RemovalCause::Replaced {
+                        return;
+                    }
+                    forget(&index, &key, &stored);
+                })
+                .build()
+        });
+        TaggedCache {
+            inner: Arc::new(Inner {
+                name,
+                entries,
+                tags,
+                generation: AtomicU64::new(0),
+                serials: AtomicU64::new(0),
+                inflight: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn downgrade(&self) -> WeakTaggedCache<V> {
+        WeakTaggedCache(Arc::downgrade(&self.inner))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.inner.entries.is_some()
+    }
+
+    /// The value under `key`, or what `load` makes of a miss (run once for concurrent misses).
+    pub async fn get_or_load<F, Fut>(&self, key: &str, load: F) -> (V, Outcome)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Loaded<V>>,
+    {
+        let inner = &*self.inner;
+        let Some(entries) = &inner.entries else {
+            return (load().await.value, Outcome::Bypass);
+        };
+        if let Some(stored) = entries.get(key) {
+            self.count(Outcome::Hit);
+            return (stored.value, Outcome::Hit);
+        }
+        let key: Arc<str> = Arc::from(key);
+        let cell =
+            inner.inflight.lock().unwrap_or_else(PoisonError::into_inner).entry(key.clone()).or_default().clone();
+        let ran = AtomicBool::new(false);
+        let generation = inner.generation.load(Ordering::Acquire);
+        let loaded = cell
+            .get_or_init(|| async {
+                ran.store(true, Ordering::Relaxed);
+                let loaded = load().await;
+                if let Some(tags) = &loaded.tags
+                    && inner.generation.load(Ordering::Acquire) == generation
+                {
+                    self.store(entries, key.clone(), loaded.value.clone(), tags);
+                }
+                loaded
+            })
+            .await;
+        let outcome = if ran.load(Ordering::Relaxed) {
+            let mut inflight = inner.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                inflight.remove(&key);
+            }
+            Outcome::Miss
+        } else {
+            Outcome::Coalesced
+        };
+        self.count(outcome);
+        (loaded.value.clone(), outcome)
+    }
+
+    fn store(&self, entries: &moka::sync::Cache<Arc<str>, Stored<V>>, key: Arc<str>, value: V, tags: &[String]) {
+        let serial = self.inner.serials.fetch_add(1, Ordering::Relaxed);
+        let tags: Arc<[Arc<str>]> = tags.iter().map(|t| Arc::from(t.as_str())).collect();
+        let stored = Stored { value, tags: tags.clone(), serial };
+        // Index first: an invalidation between the two steps then finds (and drops) the entry.
+        {
+            let mut index = self.inner.tags.lock().unwrap_or_else(PoisonError::into_inner);
+            for tag in tags.iter() {
+                index.entry(tag.clone()).or_default().insert(key.clone(), serial);
+            }
+        }
+        entries.insert(key, stored);
+    }
+
+    /// Drops every entry carrying one of `tags`.
+    pub fn invalidate<S: AsRef<str>>(&self, tags: &[S]) {
+        let inner = &*self.inner;
+        let Some(entries) = &inner.entries else { return };
+        inner.generation.fetch_add(1, Ordering::AcqRel);
+        let mut keys: Vec<Arc<str>> = Vec::new();
+        {
+            let mut index = inner.tags.lock().unwrap_or_else(PoisonError::into_inner);
+            for tag in tags {
+                if let Some(tagged) = index.remove(tag.as_ref()) {
+                    keys.extend(tagged.into_keys());
+                }
+            }
+        }
+        for key in &keys {
+            entries.invalidate(key);
+        }
+        metrics::counter!("keel_cache_invalidations_total", "cache" => inner.name, "scope" => "tags").increment(1);
+    }
+
+    /// Drops every entry.
+    pub fn invalidate_all(&self) {
+        let inner = &*self.inner;
+        let Some(entries) = &inner.entries else { return };
+        inner.generation.fetch_add(1, Ordering::AcqRel);
+        entries.invalidate_all();
+        inner.tags.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        metrics::counter!("keel_cache_invalidations_total", "cache" => inner.name, "scope" => "all").increment(1);
+    }
+
+    /// Entries and their total weight (approximate: moka counts lazily).
+    pub fn size(&self) -> (u64, u64) {
+        match &self.inner.entries {
+            Some(entries) => {
+                entries.run_pending_tasks();
+                (entries.entry_count(), entries.weighted_size())
+            }
+            None => (0, 0),
+        }
+    }
+
+    fn count(&self, outcome: Outcome) {
+        metrics::counter!("keel_cache_lookups_total", "cache" => self.inner.name, "result" => outcome.as_str())
+            .increment(1);
+    }
+}
+
+/// Removes an evicted entry's key from the tag index, unless a later entry took its place.
+fn forget<V>(index: &Mutex<TagIndex>, key: &Arc<str>, stored: &Stored<V>) {
+    let mut index = index.lock().unwrap_or_else(PoisonError::into_inner);
+    for tag in stored.tags.iter() {
+        if let Some(keys) = index.get_mut(tag) {
+            if keys.get(key) == Some(&stored.serial) {
+                keys.remove(key);
+            }
+            if keys.is_empty() {
+                index.remove(tag);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> TaggedCache<String> {
+        TaggedCache::new("test", CacheConfig { max_bytes: 1 << 20, ttl: Duration::from_secs(60) }, |v| v.len() as u32)
+    }
+
+    fn loaded(value: &str, tags: &[&str]) -> Loaded<String> {
+        Loaded { value: value.to_string(), tags: Some(tags.iter().map(|t| t.to_string()).collect()) }
+    }
+
+    #[tokio::test]
+    async fn a_hit_after_a_miss_and_a_tag_drops_what_carries_it() {
+        let cache = cache();
+        let (v, o) = cache.get_or_load("a", || async { loaded("1", &["p:1", "lists"]) }).await;
+        assert_eq!((v.as_str(), o), ("1", Outcome::Miss));
+        let (_, o) = cache.get_or_load("b", || async { loaded("2", &["p:2"]) }).await;
+        assert_eq!(o, Outcome::Miss);
+        let (v, o) = cache.get_or_load("a", || async { loaded("x", &[]) }).await;
+        assert_eq!((v.as_str(), o), ("1", Outcome::Hit));
+
+        cache.invalidate(&["p:1"]);
+        let (v, o) = cache.get_or_load("a", || async { loaded("3", &["p:1"]) }).await;
+        assert_eq!((v.as_str(), o), ("3", Outcome::Miss));
+        let (v, o) = cache.get_or_load("b", || async { loaded("x", &[]) }).await;
+        assert_eq!((v.as_str(), o), ("2", Outcome::Hit), "an entry without the tag stays");
+
+        cache.invalidate_all();
+        let (_, o) = cache.get_or_load("b", || async { loaded("4", &["p:2"]) }).await;
+        assert_eq!(o, Outcome::Miss);
+    }
+
+    #[tokio::test]
+    async fn untagged_results_are_served_but_not_kept() {
+        let cache = cache();
+        let (_, o) = cache.get_or_load("a", || async { Loaded { value: "404".to_string(), tags: None } }).await;
+        assert_eq!(o, Outcome::Miss);
+        let (v, o) = cache.get_or_load("a", || async { loaded("200", &[]) }).await;
+        assert_eq!((v.as_str(), o), ("200", Outcome::Miss));
+    }
+
+    #[tokio::test]
+    async fn a_load_overlapping_an_invalidation_is_not_kept() {
+        let cache = cache();
+        let (v, _) = cache
+            .get_or_load("a", || async {
+                // The data changed while this load was reading it.
+                cache.invalidate(&["p:1"]);
+                loaded("stale", &["p:1"])
+            })
+            .await;
+        assert_eq!(v, "stale", "the caller still gets its answer");
+        let (v, o) = cache.get_or_load("a", || async { loaded("fresh", &["p:1"]) }).await;
+        assert_eq!((v.as_str(), o), ("fresh", Outcome::Miss));
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_run_one_load() {
+        let cache = cache();
+        let loads = AtomicU64::new(0);
+        let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
+        let one = |_: usize| {
+            let mut gate = gate_rx.clone();
+            let (cache, loads) = (&cache, &loads);
+            async move {
+                cache
+                    .get_or_load("k", || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        let _ = gate.wait_for(|open| *open).await;
+                        loaded("v", &["t"])
+                    })
+                    .await
+            }
+        };
+        let all = futures_util::future::join_all((0..16).map(one));
+        let open = async {
+            // Every caller is queued on the one load once the load has started.
+            while loads.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+            for _ in 0..64 {
+                tokio::task::yield_now().await;
+            }
+            gate_tx.send(true).unwrap();
+        };
+        let (results, ()) = tokio::join!(all, open);
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        assert_eq!(results.iter().filter(|(_, o)| *o == Outcome::Miss).count(), 1);
+        assert!(results.iter().all(|(v, _)| v == "v"));
+    }
+
+    #[tokio::test]
+    async fn off_means_every_read_loads() {
+        let cache: TaggedCache<String> =
+            TaggedCache::new("off", CacheConfig { max_bytes: 0, ttl: Duration::from_secs(1) }, |v| v.len() as u32);
+        let (_, o) = cache.get_or_load("a", || async { loaded("1", &["t"]) }).await;
+        assert_eq!(o, Outcome::Bypass);
+        let (v, o) = cache.get_or_load("a", || async { loaded("2", &["t"]) }).await;
+        assert_eq!((v.as_str(), o), ("2", Outcome::Bypass));
+    }
+}
