@@ -36,7 +36,7 @@ trap cleanup EXIT
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$port" KEEL_LOG=warn "$BIN/keel" serve --role api >"$work/keel.log" 2>&1 &
+KEEL_RATE_LIMITS=false KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$port" KEEL_LOG=warn "$BIN/keel" serve --role api >"$work/keel.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 1 400); do curl -fs -o /dev/null "$base/readyz" && break; sleep 0.05; done
 key="$(KEEL_DATA_DIR="$work/data" "$BIN/keel" apikey create --name bench 2>/dev/null | tail -n1)"

@@ -140,13 +140,17 @@ impl FromRequestParts<AppState> for MaybeSignedIn {
     }
 }
 
-/// The client's address as the server saw it (the connection's peer), when known.
+/// The client's address: the connection's peer, or the client a trusted proxy forwarded for
+/// (`crate::ratelimit`), when known.
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(client) = parts.extensions.get::<crate::ratelimit::ClientIp>() {
+            return Ok(ClientAddr(Some(client.0)));
+        }
         Ok(ClientAddr(parts.extensions.get::<ConnectInfo<crate::tls::PeerAddr>>().map(|c| c.0.0.ip())))
     }
 }

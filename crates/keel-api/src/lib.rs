@@ -18,6 +18,7 @@ mod media;
 pub mod middleware;
 mod ops;
 pub mod problem;
+pub mod ratelimit;
 pub mod rest;
 pub mod tls;
 
@@ -65,6 +66,10 @@ pub struct ApiConfig {
     pub catalog_s_maxage_secs: u32,
     /// The in-process cache of public catalog answers.
     pub cache: keel_platform::cache::CacheConfig,
+    /// Rate limits per class (`None`: off).
+    pub rate_limits: Option<ratelimit::RateLimits>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ratelimit::IpRange>,
     /// Served over TLS: answers carry `Strict-Transport-Security`.
     pub tls: bool,
     pub graphql: graphql::GraphqlConfig,
@@ -79,6 +84,8 @@ impl Default for ApiConfig {
             catalog_max_age_secs: 60,
             catalog_s_maxage_secs: 300,
             cache: keel_platform::cache::CacheConfig { max_bytes: 32 * 1024 * 1024, ttl: Duration::from_secs(300) },
+            rate_limits: Some(ratelimit::RateLimits::default()),
+            trusted_proxies: Vec::new(),
             tls: false,
             graphql: graphql::GraphqlConfig::default(),
         }
@@ -238,6 +245,10 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
         .layer(axum::middleware::from_fn(middleware::problem_for_bare_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(cors(config))
+        .layer(axum::middleware::from_fn_with_state(
+            ratelimit::Edge::new(config.trusted_proxies.clone(), config.rate_limits),
+            ratelimit::edge,
+        ))
         .layer(axum::middleware::from_fn(middleware::etag_encoding))
         .layer(CompressionLayer::new().gzip(true))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
@@ -259,7 +270,13 @@ fn cors(config: &ApiConfig) -> CorsLayer {
             header::IF_NONE_MATCH,
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([header::ETAG, HeaderName::from_static("x-request-id")])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("ratelimit"),
+            HeaderName::from_static("ratelimit-policy"),
+        ])
         .max_age(Duration::from_secs(600));
     if config.cors_origins.iter().any(|o| o == "*") {
         return base.allow_origin(AllowOrigin::any());

@@ -18,4 +18,5 @@ pub mod cache;
 pub mod files;
 pub mod http;
 pub mod mail;
+pub mod ratelimit;
 pub mod secrets;

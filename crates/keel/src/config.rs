@@ -45,6 +45,17 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// `KEEL_CACHE_TTL_SECS`: the longest a cached answer lives (events drop it sooner).
     pub cache_ttl_secs: u64,
+    /// `KEEL_RATE_LIMITS`: limit how often each client calls the API.
+    pub rate_limits: bool,
+    /// `KEEL_RATE_LIMIT_DEFAULT`: API calls per credential (or client address), `LIMIT/SECONDS`.
+    pub rate_limit_default: String,
+    /// `KEEL_RATE_LIMIT_AUTH`: sign-ins, registrations and password resets per client address.
+    pub rate_limit_auth: String,
+    /// `KEEL_RATE_LIMIT_CHECKOUT`: checkouts per customer (or client address).
+    pub rate_limit_checkout: String,
+    /// `KEEL_TRUSTED_PROXIES`: comma-separated addresses or ranges (`10.0.0.0/8`) of proxies whose
+    /// `X-Forwarded-For` names the client.
+    pub trusted_proxies: String,
     /// `KEEL_GRAPHQL_INTROSPECTION`: let GraphQL clients read the schema (`__schema`, `__type`).
     pub graphql_introspection: bool,
     /// `KEEL_GRAPHQL_MAX_DEPTH`: how deeply a GraphQL query may nest fields.
@@ -140,6 +151,11 @@ impl Default for Config {
             catalog_s_maxage_secs: 300,
             cache_max_bytes: 32 * 1024 * 1024,
             cache_ttl_secs: 300,
+            rate_limits: true,
+            rate_limit_default: "1200/60".into(),
+            rate_limit_auth: "20/60".into(),
+            rate_limit_checkout: "30/60".into(),
+            trusted_proxies: String::new(),
             graphql_introspection: true,
             graphql_max_depth: keel_api::graphql::GraphqlConfig::default().max_depth,
             graphql_max_complexity: keel_api::graphql::GraphqlConfig::default().max_complexity,
@@ -193,6 +209,11 @@ const ENV_KEYS: &[&str] = &[
     "catalog_s_maxage_secs",
     "cache_max_bytes",
     "cache_ttl_secs",
+    "rate_limits",
+    "rate_limit_default",
+    "rate_limit_auth",
+    "rate_limit_checkout",
+    "trusted_proxies",
     "graphql_introspection",
     "graphql_max_depth",
     "graphql_max_complexity",
@@ -250,6 +271,8 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.socket_addr()?;
+        self.rate_limits()?;
+        self.trusted_proxies()?;
         if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite://"))
         {
@@ -346,6 +369,9 @@ impl Config {
                 max_bytes: self.cache_max_bytes,
                 ttl: Duration::from_secs(self.cache_ttl_secs.max(1)),
             },
+            // Checked by `validate` when the configuration was loaded.
+            rate_limits: self.rate_limits().unwrap_or_default(),
+            trusted_proxies: self.trusted_proxies().unwrap_or_default(),
             tls: self.tls_cert.is_some(),
             graphql: keel_api::graphql::GraphqlConfig {
                 introspection: self.graphql_introspection,
@@ -356,6 +382,34 @@ impl Config {
                 ..Default::default()
             },
         }
+    }
+
+    /// The rate limits (`None` when off).
+    pub fn rate_limits(&self) -> anyhow::Result<Option<keel_api::ratelimit::RateLimits>> {
+        if !self.rate_limits {
+            return Ok(None);
+        }
+        let quota = |key: &str, text: &str| {
+            keel_platform::ratelimit::Quota::parse(text)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {key}: {e}"))
+        };
+        Ok(Some(keel_api::ratelimit::RateLimits {
+            default: quota("KEEL_RATE_LIMIT_DEFAULT (rate_limit_default)", &self.rate_limit_default)?,
+            auth: quota("KEEL_RATE_LIMIT_AUTH (rate_limit_auth)", &self.rate_limit_auth)?,
+            checkout: quota("KEEL_RATE_LIMIT_CHECKOUT (rate_limit_checkout)", &self.rate_limit_checkout)?,
+        }))
+    }
+
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<keel_api::ratelimit::IpRange>> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                keel_api::ratelimit::IpRange::parse(s)
+                    .map_err(|e| anyhow::anyhow!("invalid configuration: KEEL_TRUSTED_PROXIES (trusted_proxies): {e}"))
+            })
+            .collect()
     }
 
     /// The box that seals stored secrets: the configured key, or the data directory's key file.

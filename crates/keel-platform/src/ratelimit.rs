@@ -1,0 +1,181 @@
+//! Rate limits: the generic cell rate algorithm (GCRA), in process.
+//!
+//! A quota of `limit` requests per `window` lets a client spend the whole quota at once and then
+//! refills it evenly (one request per `window / limit`). Per key, GCRA keeps a single instant —
+//! the theoretical arrival time (TAT) of the next request — so a check is one map update with no
+//! timers and no counters to reset. A request is allowed when `TAT + interval - now ≤ window`.
+//!
+//! The state lives in sharded maps; keys whose quota is whole again are swept out as the maps
+//! grow, so memory follows the number of recently active clients.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// `limit` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl Quota {
+    /// Parses `LIMIT/SECONDS`, e.g. `600/60` (600 requests a minute).
+    pub fn parse(text: &str) -> Result<Quota, String> {
+        let bad = || format!("{text:?} is not a quota such as \"600/60\" (requests per seconds)");
+        let (limit, secs) = text.trim().split_once('/').ok_or_else(bad)?;
+        let limit: u32 = limit.trim().parse().map_err(|_| bad())?;
+        let secs: u64 = secs.trim().trim_end_matches('s').parse().map_err(|_| bad())?;
+        if limit == 0 || secs == 0 {
+            return Err(bad());
+        }
+        Ok(Quota { limit, window: Duration::from_secs(secs) })
+    }
+
+    fn interval(&self) -> Duration {
+        self.window / self.limit
+    }
+}
+
+/// What a check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Until the quota is whole again.
+    pub reset: Duration,
+    /// Until the next request would be allowed (zero when this one was).
+    pub retry_after: Duration,
+}
+
+/// Computes a GCRA decision from the stored TAT (`None`: a new key); returns the new TAT to store
+/// when the request is allowed.
+pub fn gcra(quota: Quota, tat: Option<Duration>, now: Duration) -> (Decision, Option<Duration>) {
+    let interval = quota.interval();
+    let tat = tat.map_or(now, |t| t.max(now));
+    let next = tat + interval;
+    let ahead = next - now;
+    if ahead > quota.window {
+        let decision = Decision { allowed: false, remaining: 0, reset: tat - now, retry_after: ahead - quota.window };
+        return (decision, None);
+    }
+    let left = quota.window - ahead;
+    let remaining = if interval.is_zero() { quota.limit } else { (left.as_nanos() / interval.as_nanos()) as u32 };
+    (Decision { allowed: true, remaining, reset: ahead, retry_after: Duration::ZERO }, Some(next))
+}
+
+const SHARDS: usize = 16;
+/// A shard is swept of whole quotas when it grows past this many keys.
+const SWEEP_AT: usize = 4096;
+
+/// GCRA state of this process.
+pub struct LocalLimiter {
+    epoch: Instant,
+    shards: Vec<Mutex<HashMap<String, Duration>>>,
+    hasher: std::collections::hash_map::RandomState,
+    sweep_at: usize,
+}
+
+impl Default for LocalLimiter {
+    fn default() -> Self {
+        LocalLimiter {
+            epoch: Instant::now(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            sweep_at: SWEEP_AT,
+        }
+    }
+}
+
+impl LocalLimiter {
+    /// Counts one request of `key` against `quota`.
+    pub fn check(&self, key: &str, quota: Quota) -> Decision {
+        self.check_at(key, quota, self.epoch.elapsed())
+    }
+
+    fn check_at(&self, key: &str, quota: Quota, now: Duration) -> Decision {
+        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
+        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let (decision, next) = gcra(quota, map.get(key).copied(), now);
+        if let Some(next) = next {
+            match map.get_mut(key) {
+                Some(tat) => *tat = next,
+                None => {
+                    if map.len() >= self.sweep_at {
+                        // A TAT in the past means a whole quota: forgetting the key changes nothing.
+                        map.retain(|_, tat| *tat > now);
+                    }
+                    map.insert(key.to_string(), next);
+                }
+            }
+        }
+        decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Quota = Quota { limit: 60, window: Duration::from_secs(60) };
+
+    #[test]
+    fn a_burst_of_the_whole_quota_then_one_per_interval() {
+        let limiter = LocalLimiter::default();
+        let t0 = Duration::from_secs(100);
+        for i in 0..60 {
+            let d = limiter.check_at("k", MINUTE, t0);
+            assert!(d.allowed, "request {i}");
+            assert_eq!(d.remaining, 59 - i);
+        }
+        let refused = limiter.check_at("k", MINUTE, t0);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, Duration::from_secs(1));
+        assert_eq!(refused.reset, Duration::from_secs(60));
+        // Another key has its own quota.
+        assert!(limiter.check_at("other", MINUTE, t0).allowed);
+        // One interval later, exactly one more.
+        let later = t0 + Duration::from_secs(1);
+        assert!(limiter.check_at("k", MINUTE, later).allowed);
+        assert!(!limiter.check_at("k", MINUTE, later).allowed);
+        // A whole window later, the whole quota again.
+        let d = limiter.check_at("k", MINUTE, later + Duration::from_secs(60));
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 59);
+    }
+
+    #[test]
+    fn quotas_parse_from_config() {
+        assert_eq!(Quota::parse("600/60").unwrap(), Quota { limit: 600, window: Duration::from_secs(60) });
+        assert_eq!(Quota::parse(" 5 / 1s ").unwrap(), Quota { limit: 5, window: Duration::from_secs(1) });
+        for bad in ["", "60", "0/60", "60/0", "x/60", "60/y"] {
+            assert!(Quota::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sweeping_forgets_only_whole_quotas() {
+        const SWEEP_AT: usize = 64;
+        let limiter = LocalLimiter { sweep_at: SWEEP_AT, ..LocalLimiter::default() };
+        let t0 = Duration::from_secs(10);
+        for i in 0..(SWEEP_AT * SHARDS * 2) {
+            limiter.check_at(&format!("k{i}"), MINUTE, t0);
+        }
+        // Much later every quota is whole: the maps shrink as new keys arrive.
+        let later = t0 + Duration::from_secs(120);
+        for i in 0..(SWEEP_AT * SHARDS) {
+            limiter.check_at(&format!("n{i}"), MINUTE, later);
+        }
+        let total: usize = limiter.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        assert!(total <= SWEEP_AT * SHARDS * 2, "{total} keys kept");
+        // A key still spending its quota survives a sweep.
+        let busy = Quota { limit: 1, window: Duration::from_secs(3600) };
+        assert!(limiter.check_at("busy", busy, later).allowed);
+        for i in 0..(SWEEP_AT * SHARDS) {
+            limiter.check_at(&format!("m{i}"), MINUTE, later + Duration::from_secs(120));
+        }
+        assert!(!limiter.check_at("busy", busy, later + Duration::from_secs(120)).allowed);
+    }
+}
