@@ -12,6 +12,7 @@
 //! | `product.*` | the product's pages and every product list |
 //! | `inventory.availability_changed` | answers showing the variant (its `in_stock` flipped) |
 //! | `category.*`, `collection.*`, `price_list.*`, `region.*` | everything |
+//! | `search.updated` (in process: the search index took changes in) | search answers |
 //!
 //! Answers name their products in `Surrogate-Key` and `Cache-Tag`, so a CDN in front (which
 //! `s-maxage` lets keep them) can be purged by product too. Personal routes never pass here.
@@ -31,6 +32,10 @@ use std::sync::Arc;
 pub struct CacheTags(pub Vec<String>);
 
 impl CacheTags {
+    /// Search answers: dropped when the search index has taken a change in (`search.updated`),
+    /// not when the change commits (the index follows a moment later).
+    pub const SEARCH: &'static str = "search";
+
     /// Tags for answers showing `products` (`list`: a product list, which any product change may
     /// alter).
     pub fn of_products<'a>(products: impl IntoIterator<Item = &'a Product>, list: bool) -> CacheTags {
@@ -50,7 +55,13 @@ const LISTS: &str = "lists";
 
 /// The surrogate keys a CDN purges by: the products shown, and `product-list` on lists.
 fn surrogate_keys(tags: &[String]) -> Vec<&str> {
-    tags.iter().filter_map(|t| if t == LISTS { Some("product-list") } else { t.strip_prefix("p:") }).collect()
+    tags.iter()
+        .filter_map(|t| match t.as_str() {
+            LISTS => Some("product-list"),
+            CacheTags::SEARCH => Some("search"),
+            t => t.strip_prefix("p:"),
+        })
+        .collect()
 }
 
 /// One kept answer.
@@ -81,6 +92,7 @@ impl ResponseCache {
                 self.cache.invalidate(&[format!("v:{}", event.aggregate.id)]);
             }
             "category" | "collection" | "price_list" | "region" => self.cache.invalidate_all(),
+            "search" => self.cache.invalidate(&[CacheTags::SEARCH]),
             _ => {}
         }
     }

@@ -205,9 +205,9 @@ pub mod view {
     use super::{OptionValues, ProductStatus};
     use crate::{CategoryId, CollectionId, ImageId, Money, OptionId, ProductId, VariantId};
     use chrono::{DateTime, Utc};
-    use serde::Serialize;
+    use serde::{Deserialize, Serialize};
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
     pub struct Product {
         pub id: ProductId,
         pub handle: String,
@@ -230,14 +230,14 @@ pub mod view {
         pub updated_at: DateTime<Utc>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct ProductOption {
         pub id: OptionId,
         pub name: String,
         pub values: Vec<String>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
     pub struct Variant {
         pub id: VariantId,
         pub product_id: ProductId,
@@ -263,7 +263,7 @@ pub mod view {
     }
 
     /// A variant's price for a shopper in a region.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct CalculatedPrice {
         pub amount: Money,
         /// The base price (higher than `amount` when a price list applies).
@@ -271,21 +271,21 @@ pub mod view {
         pub price_list_id: Option<crate::PriceListId>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct Image {
         pub id: ImageId,
         pub url: String,
         pub alt: Option<String>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct CategoryRef {
         pub id: CategoryId,
         pub handle: String,
         pub name: String,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct CollectionRef {
         pub id: CollectionId,
         pub handle: String,
@@ -293,7 +293,7 @@ pub mod view {
     }
 
     /// A node of the category tree.
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct Category {
         pub id: CategoryId,
         pub handle: String,
@@ -305,7 +305,7 @@ pub mod view {
         pub updated_at: DateTime<Utc>,
     }
 
-    #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::SimpleObject)]
     pub struct Collection {
         pub id: CollectionId,
         pub handle: String,

@@ -4,6 +4,7 @@
 //! | adapter | embedded | distributed |
 //! | --- | --- | --- |
 //! | [`bus::EventBus`] | in-process broadcast | NATS JetStream |
+//! | [`search::SearchIndex`] | Tantivy in the data directory | the same on every api node, fed by the event stream |
 //! | [`cache::TaggedCache`] | in-process (moka), invalidated by events | (Redis as a shared layer, later) |
 //! | [`mail::Mailer`] | `.eml` files in the data directory | SMTP (STARTTLS or TLS) |
 //! | [`files::FileStore`] | a local directory | (object storage, later) |
@@ -19,4 +20,5 @@ pub mod files;
 pub mod http;
 pub mod mail;
 pub mod ratelimit;
+pub mod search;
 pub mod secrets;

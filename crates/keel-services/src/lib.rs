@@ -25,6 +25,7 @@ pub mod price_lists;
 pub mod promotions;
 pub mod providers;
 pub mod regions;
+pub mod search;
 pub mod webhooks;
 
 pub use error::ServiceError;
@@ -103,6 +104,8 @@ pub struct Services {
     pub idempotency: idempotency::IdempotencyService,
     pub jobs: jobs::JobService,
     pub webhooks: webhooks::WebhookService,
+    /// Catalog search (serving once [`search::SearchService::start`] has built the index).
+    pub search: search::SearchService,
 }
 
 impl Services {
@@ -152,6 +155,11 @@ impl Services {
                 db.clone(),
                 options.webhooks_allow_private,
                 options.secrets.clone(),
+            ),
+            search: search::SearchService::new(
+                db.clone(),
+                catalog::CatalogService::new(db.clone()),
+                inventory::InventoryService::new(db.clone()),
             ),
             catalog: catalog::CatalogService::new(db.clone()),
             api_keys,

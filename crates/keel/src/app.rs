@@ -311,6 +311,15 @@ pub const PURGE_IDENTITY: &str = "maintenance.purge_identity";
 /// Does nothing (benchmarks).
 pub const NOOP: &str = "system.noop";
 
+/// Builds this node's search index from the database and keeps it following the catalog (what
+/// an api node does before it serves).
+pub async fn start_search(services: &Services, config: &Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let count = services.search.start(Some(config.search_dir())).await.context("cannot build the search index")?;
+    tracing::info!(products = count, ms = started.elapsed().as_millis() as u64, "search index ready");
+    Ok(())
+}
+
 /// Runs `role` until `shutdown` resolves, then stops each part gracefully.
 pub async fn run(
     role: Role,
@@ -334,7 +343,10 @@ pub async fn run(
             shutdown.await;
             tracing::info!("shutting down: letting running jobs finish");
         }
-        (_, Some(listener)) => serve(listener, services.clone(), config, shutdown).await?,
+        (_, Some(listener)) => {
+            start_search(&services, config).await?;
+            serve(listener, services.clone(), config, shutdown).await?
+        }
         (_, None) => anyhow::bail!("the {role:?} role needs a listener"),
     }
     if let Some(relay) = relay {

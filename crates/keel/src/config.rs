@@ -384,6 +384,11 @@ impl Config {
         }
     }
 
+    /// This node's search index: `{data_dir}/search`.
+    pub fn search_dir(&self) -> PathBuf {
+        self.data_dir.join("search")
+    }
+
     /// The rate limits (`None` when off).
     pub fn rate_limits(&self) -> anyhow::Result<Option<keel_api::ratelimit::RateLimits>> {
         if !self.rate_limits {

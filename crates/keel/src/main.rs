@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage this node's search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print the GraphQL schemas (store and admin) as SDL.
@@ -68,6 +73,13 @@ enum UserCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SearchCommand {
+    /// Rebuild the search index in the data directory from the database, showing progress. (A
+    /// running node rebuilds its own index at start and then follows every change.)
+    Reindex,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +153,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 services.staff.create(&email, &password, &name, &role).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created staff member {} <{}> with role {}", staff.id, staff.email, staff.role);
             println!("sign in: POST /v1/admin/auth/token {{\"email\": \"{}\", \"password\": …}}", staff.email);
+            Ok(())
+        }
+        Command::Search { command: SearchCommand::Reindex } => {
+            let services = app::open(&config).await?;
+            let started = std::time::Instant::now();
+            let tty = std::io::stderr().is_terminal();
+            let count = services
+                .search
+                .rebuild_in(config.search_dir(), move |done| {
+                    if tty {
+                        eprint!("\rindexing products: {done}");
+                        let _ = std::io::stderr().flush();
+                    } else {
+                        eprintln!("indexing products: {done}");
+                    }
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("\nsearch index rebuilt: {count} products in {:.1} s", started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Openapi | Command::GraphqlSchema => unreachable!("handled before the runtime starts"),

@@ -151,6 +151,7 @@ impl TestApp {
             keel::app::seed_if_empty(&services, |_| {}).await.expect("seed");
         }
         let admin_key = services.api_keys.create("test admin", &[]).await.expect("api key").secret;
+        keel::app::start_search(&services, &config).await.expect("search index");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server_services = services.clone();

@@ -37,7 +37,11 @@ pub async fn list_products(
 
 /// Fills what depends on the shopper's region: `in_stock` (its stock locations; all without a
 /// region) and, with a region, `calculated_price` in its currency. An unknown region is a 422.
-async fn for_region(state: &AppState, products: &mut [Product], region: Option<RegionId>) -> Result<(), ApiError> {
+pub(super) async fn for_region(
+    state: &AppState,
+    products: &mut [Product],
+    region: Option<RegionId>,
+) -> Result<(), ApiError> {
     let services = &state.services;
     let region = match region {
         Some(id) => Some(services.regions.named(id).await?),

@@ -6,6 +6,7 @@ mod carts;
 mod catalog;
 pub mod customers;
 mod orders;
+mod search;
 
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,6 +20,8 @@ pub fn catalog_router() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::list_categories))
         .routes(routes!(catalog::list_collections))
         .routes(routes!(catalog::list_regions))
+        .routes(routes!(search::search))
+        .routes(routes!(search::suggest))
 }
 
 /// Customer accounts and carts (`private, no-store`).
