@@ -91,7 +91,8 @@ impl ResponseCache {
             "inventory" if event.event_type == "inventory.availability_changed" => {
                 self.cache.invalidate(&[format!("v:{}", event.aggregate.id)]);
             }
-            "category" | "collection" | "price_list" | "region" => self.cache.invalidate_all(),
+            // `bus.resync`: events may have been missed.
+            "category" | "collection" | "price_list" | "region" | "bus" => self.cache.invalidate_all(),
             "search" => self.cache.invalidate(&[CacheTags::SEARCH]),
             _ => {}
         }

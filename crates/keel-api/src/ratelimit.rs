@@ -6,9 +6,13 @@
 //!
 //! **Rate limits** (GCRA, [`keel_platform::ratelimit`]), three classes:
 //! - `auth` — signing in, registering, token refresh, password resets, OpenID: per client address;
-//! - `checkout` — placing an order: per credential (customer token), else per address;
-//! - `default` — every other API call: per credential (customer token, staff token or API key),
-//!   else per address.
+//! - `checkout` — placing an order, and `default` — every other API call: per client address and,
+//!   when the request carries one, per credential (customer token, staff token or API key) too,
+//!   so neither many addresses sharing a key nor many (perhaps invented) keys from one address
+//!   get more than one quota. IPv6 clients count per /64.
+//!
+//! GraphQL requests count in the `default` class whatever their operations (the sign-in
+//! throttle and per-field guards still apply inside).
 //!
 //! Health, readiness, metrics and static assets are never limited. Each limited answer carries
 //! `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers); a refused one is a
@@ -116,13 +120,39 @@ impl Edge {
             .collect::<Vec<_>>();
         let mut client = peer;
         for hop in forwarded.iter().rev() {
-            let Ok(ip) = hop.parse::<IpAddr>() else { break };
+            let Some(ip) = hop_address(hop) else {
+                tracing::debug!(hop, "an X-Forwarded-For hop that is not an address");
+                break;
+            };
             client = ip;
             if !self.trusted.iter().any(|r| r.contains(ip)) {
                 break;
             }
         }
         Some(client)
+    }
+}
+
+/// An `X-Forwarded-For` hop: `203.0.113.7`, `203.0.113.7:5432`, `2001:db8::1`, `[2001:db8::1]:443`.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        return rest.split_once(']').and_then(|(ip, _)| ip.parse().ok());
+    }
+    hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip())
+}
+
+/// The address a quota counts: IPv6 clients by their /64 (one subscriber's network), IPv4 (and
+/// IPv4-mapped) by the address.
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => format!("ip6:{:x}", u128::from(v6) >> 64),
+        },
+        IpAddr::V4(v4) => format!("ip:{v4}"),
     }
 }
 
@@ -174,13 +204,25 @@ pub async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Res
         return next.run(req).await;
     }
     let Some(class) = classify(req.method(), req.uri().path()) else { return next.run(req).await };
-    let (quota, who) = match class {
-        Class::Auth => (limits.auth, None),
-        Class::Checkout => (limits.checkout, credential(&req)),
-        Class::Default => (limits.default, credential(&req)),
+    let quota = match class {
+        Class::Auth => limits.auth,
+        Class::Checkout => limits.checkout,
+        Class::Default => limits.default,
     };
-    let who = who.unwrap_or_else(|| client.map_or_else(|| "unknown".to_string(), |ip| format!("ip:{ip}")));
-    let decision = edge.limiter.check(&format!("{}|{who}", class.name()), quota);
+    // Every request counts against its address; one with a credential also against that
+    // credential (unverified here, so an invented token buys no extra quota: the address's
+    // still applies). The tighter of the two answers.
+    let address = client.map_or_else(|| "unknown".to_string(), address_key);
+    let mut decision = edge.limiter.check(&format!("{}|{address}", class.name()), quota);
+    if decision.allowed
+        && class != Class::Auth
+        && let Some(credential) = credential(&req)
+    {
+        let by_credential = edge.limiter.check(&format!("{}|{credential}", class.name()), quota);
+        if !by_credential.allowed || by_credential.remaining < decision.remaining {
+            decision = by_credential;
+        }
+    }
     if !decision.allowed {
         metrics::counter!("keel_rate_limited_total", "class" => class.name()).increment(1);
         let retry = secs_up(decision.retry_after).max(1);
@@ -242,6 +284,19 @@ mod tests {
         for bad in ["10.0.0.0/33", "x", "10.0.0/8", "::/129"] {
             assert!(IpRange::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn forwarded_hops_and_address_keys() {
+        assert_eq!(hop_address("203.0.113.7"), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(hop_address("203.0.113.7:5432"), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(hop_address("2001:db8::1"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(hop_address("[2001:db8::1]:443"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(hop_address("unknown"), None);
+        let a = address_key("2001:db8:1:2::1".parse().unwrap());
+        assert_eq!(a, address_key("2001:db8:1:2:ffff::9".parse().unwrap()), "one /64, one quota");
+        assert_ne!(a, address_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(address_key("::ffff:10.0.0.1".parse().unwrap()), "ip:10.0.0.1");
     }
 
     #[test]

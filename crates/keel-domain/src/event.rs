@@ -26,6 +26,29 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+/// Signals that live only inside a process (never written to the outbox or sent to webhooks).
+impl Event {
+    /// A signal with no aggregate and no data.
+    pub fn signal(event_type: &str) -> Event {
+        Event {
+            id: EventId::new(),
+            event_type: event_type.to_string(),
+            version: 1,
+            occurred_at: Utc::now(),
+            aggregate: AggregateRef { kind: String::new(), id: String::new() },
+            data: serde_json::Value::Null,
+        }
+    }
+
+    /// `bus.resync`: events may have been missed (the bus subscription was interrupted), so
+    /// whatever follows them should treat everything as changed.
+    pub fn resync() -> Event {
+        Event::signal(RESYNC)
+    }
+}
+
+pub const RESYNC: &str = "bus.resync";
+
 /// The thing an event is about; events of one aggregate are delivered in the order they happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AggregateRef {

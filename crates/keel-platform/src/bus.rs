@@ -127,8 +127,15 @@ impl EventBus {
                 Ok(tokio::spawn(async move {
                     let mut messages = Some(first);
                     let mut attempt = 0u32;
+                    let mut resumed = false;
                     loop {
                         if let Some(mut stream) = messages.take() {
+                            if resumed {
+                                // Events published while unsubscribed are not replayed: tell the
+                                // follower to treat everything as changed.
+                                each(Event::resync());
+                            }
+                            resumed = true;
                             attempt = 0;
                             while let Some(message) = stream.next().await {
                                 match message {

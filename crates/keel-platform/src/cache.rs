@@ -65,8 +65,27 @@ struct Stored<V> {
 
 type TagIndex = HashMap<Arc<str>, HashMap<Arc<str>, u64>>;
 
-/// Loads in flight, by key: what concurrent misses wait on.
-type Inflight<V> = HashMap<Arc<str>, Arc<OnceCell<Loaded<V>>>>;
+/// Loads in flight, by key, with the generation they started in: what concurrent misses wait on.
+type Inflight<V> = HashMap<Arc<str>, (u64, Arc<OnceCell<Loaded<V>>>)>;
+
+/// Removes a load from the in-flight map when its last caller leaves: finished, or abandoned
+/// (the client went away) with nobody else waiting to take it over.
+struct InflightGuard<'a, V> {
+    inner: &'a Inner<V>,
+    key: Arc<str>,
+    cell: Arc<OnceCell<Loaded<V>>>,
+}
+
+impl<V> Drop for InflightGuard<'_, V> {
+    fn drop(&mut self) {
+        let mut inflight = self.inner.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        let ours = inflight.get(&self.key).is_some_and(|(_, c)| Arc::ptr_eq(c, &self.cell));
+        // The map and this guard hold two references: more means another caller still waits.
+        if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) <= 2) {
+            inflight.remove(&self.key);
+        }
+    }
+}
 
 struct Inner<V> {
     name: &'static str,
@@ -111,10 +130,7 @@ impl<V: Clone + Send + Sync + 'static> TaggedCache<V> {
                     weigh(&stored.value).saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
                 })
                 .time_to_live(config.ttl)
-                .eviction_listener(move |key: Arc<Arc<str>>, stored: Stored<V>, cause| {
-                    if cause == moka::notification::RemovalCause::Replaced {
-                        return;
-                    }
+                .eviction_listener(move |key: Arc<Arc<str>>, stored: Stored<V>, _cause| {
                     forget(&index, &key, &stored);
                 })
                 .build()
@@ -154,47 +170,63 @@ impl<V: Clone + Send + Sync + 'static> TaggedCache<V> {
             return (stored.value, Outcome::Hit);
         }
         let key: Arc<str> = Arc::from(key);
-        let cell =
-            inner.inflight.lock().unwrap_or_else(PoisonError::into_inner).entry(key.clone()).or_default().clone();
-        let ran = AtomicBool::new(false);
         let generation = inner.generation.load(Ordering::Acquire);
-        let loaded = cell
+        // Join a load only if it started after the last invalidation: one that started before may
+        // be reading what changed.
+        let cell = {
+            let mut inflight = inner.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            match inflight.get(&key) {
+                Some((g, cell)) if *g == generation => cell.clone(),
+                _ => {
+                    let cell: Arc<OnceCell<Loaded<V>>> = Arc::default();
+                    inflight.insert(key.clone(), (generation, cell.clone()));
+                    cell
+                }
+            }
+        };
+        let guard = InflightGuard { inner, key: key.clone(), cell };
+        let ran = AtomicBool::new(false);
+        let loaded = guard
+            .cell
             .get_or_init(|| async {
                 ran.store(true, Ordering::Relaxed);
                 let loaded = load().await;
                 if let Some(tags) = &loaded.tags
                     && inner.generation.load(Ordering::Acquire) == generation
                 {
-                    self.store(entries, key.clone(), loaded.value.clone(), tags);
+                    self.store(entries, key.clone(), loaded.value.clone(), tags, generation);
                 }
                 loaded
             })
             .await;
-        let outcome = if ran.load(Ordering::Relaxed) {
-            let mut inflight = inner.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-            if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-                inflight.remove(&key);
-            }
-            Outcome::Miss
-        } else {
-            Outcome::Coalesced
-        };
+        let outcome = if ran.load(Ordering::Relaxed) { Outcome::Miss } else { Outcome::Coalesced };
         self.count(outcome);
         (loaded.value.clone(), outcome)
     }
 
-    fn store(&self, entries: &moka::sync::Cache<Arc<str>, Stored<V>>, key: Arc<str>, value: V, tags: &[String]) {
+    /// Keeps a loaded value. An invalidation that overlaps this (it bumps the generation before
+    /// it drops anything) is caught by the check after the insert, so nothing stale survives it.
+    fn store(
+        &self,
+        entries: &moka::sync::Cache<Arc<str>, Stored<V>>,
+        key: Arc<str>,
+        value: V,
+        tags: &[String],
+        generation: u64,
+    ) {
         let serial = self.inner.serials.fetch_add(1, Ordering::Relaxed);
         let tags: Arc<[Arc<str>]> = tags.iter().map(|t| Arc::from(t.as_str())).collect();
         let stored = Stored { value, tags: tags.clone(), serial };
-        // Index first: an invalidation between the two steps then finds (and drops) the entry.
+        entries.insert(key.clone(), stored);
         {
             let mut index = self.inner.tags.lock().unwrap_or_else(PoisonError::into_inner);
             for tag in tags.iter() {
                 index.entry(tag.clone()).or_default().insert(key.clone(), serial);
             }
         }
-        entries.insert(key, stored);
+        if self.inner.generation.load(Ordering::Acquire) != generation {
+            entries.invalidate(&key);
+        }
     }
 
     /// Drops every entry carrying one of `tags`.
@@ -221,9 +253,14 @@ impl<V: Clone + Send + Sync + 'static> TaggedCache<V> {
     pub fn invalidate_all(&self) {
         let inner = &*self.inner;
         let Some(entries) = &inner.entries else { return };
-        inner.generation.fetch_add(1, Ordering::AcqRel);
+        {
+            // Bump and clear together: a load that saw the new generation indexes its entry
+            // after the clear, so its tags survive.
+            let mut index = inner.tags.lock().unwrap_or_else(PoisonError::into_inner);
+            inner.generation.fetch_add(1, Ordering::AcqRel);
+            index.clear();
+        }
         entries.invalidate_all();
-        inner.tags.lock().unwrap_or_else(PoisonError::into_inner).clear();
         metrics::counter!("keel_cache_invalidations_total", "cache" => inner.name, "scope" => "all").increment(1);
     }
 
@@ -349,6 +386,41 @@ mod tests {
         assert_eq!(loads.load(Ordering::SeqCst), 1);
         assert_eq!(results.iter().filter(|(_, o)| *o == Outcome::Miss).count(), 1);
         assert!(results.iter().all(|(v, _)| v == "v"));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_load_leaves_nothing_behind_and_a_later_load_runs() {
+        let cache = cache();
+        let pending = cache.get_or_load("k", std::future::pending::<Loaded<String>>);
+        // Polled once (the load starts), then dropped: the client went away.
+        assert!(tokio::time::timeout(Duration::ZERO, pending).await.is_err());
+        assert!(cache.inner.inflight.lock().unwrap().is_empty(), "no in-flight entry is left");
+        let (v, o) = cache.get_or_load("k", || async { loaded("v", &["t"]) }).await;
+        assert_eq!((v.as_str(), o), ("v", Outcome::Miss));
+    }
+
+    #[tokio::test]
+    async fn a_request_after_an_invalidation_does_not_join_a_load_from_before_it() {
+        let cache = cache();
+        let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
+        let mut gate = gate_rx.clone();
+        let old = cache.get_or_load("k", || async move {
+            let _ = gate.wait_for(|open| *open).await;
+            loaded("old", &["p:1"])
+        });
+        let new = async {
+            // The old load is running; then the data changes.
+            tokio::task::yield_now().await;
+            cache.invalidate(&["p:1"]);
+            let fresh = cache.get_or_load("k", || async { loaded("new", &["p:1"]) }).await;
+            gate_tx.send(true).unwrap();
+            fresh
+        };
+        let ((old_value, _), (new_value, new_outcome)) = tokio::join!(old, new);
+        assert_eq!(old_value, "old");
+        assert_eq!((new_value.as_str(), new_outcome), ("new", Outcome::Miss));
+        let (kept, o) = cache.get_or_load("k", || async { loaded("x", &[]) }).await;
+        assert_eq!((kept.as_str(), o), ("new", Outcome::Hit), "the overlapping old load was not kept");
     }
 
     #[tokio::test]

@@ -21,13 +21,15 @@ pub struct Quota {
 }
 
 impl Quota {
-    /// Parses `LIMIT/SECONDS`, e.g. `600/60` (600 requests a minute).
+    /// Parses `LIMIT/SECONDS`, e.g. `600/60` (600 requests a minute): a window of at most a
+    /// week, and at most a million requests a second.
     pub fn parse(text: &str) -> Result<Quota, String> {
-        let bad = || format!("{text:?} is not a quota such as \"600/60\" (requests per seconds)");
+        let bad =
+            || format!("{text:?} is not a quota such as \"600/60\" (requests per seconds, a window of 1 s to a week)");
         let (limit, secs) = text.trim().split_once('/').ok_or_else(bad)?;
         let limit: u32 = limit.trim().parse().map_err(|_| bad())?;
         let secs: u64 = secs.trim().trim_end_matches('s').parse().map_err(|_| bad())?;
-        if limit == 0 || secs == 0 {
+        if limit == 0 || secs == 0 || secs > 7 * 24 * 3600 || u64::from(limit) > secs * 1_000_000 {
             return Err(bad());
         }
         Ok(Quota { limit, window: Duration::from_secs(secs) })
@@ -67,13 +69,21 @@ pub fn gcra(quota: Quota, tat: Option<Duration>, now: Duration) -> (Decision, Op
 }
 
 const SHARDS: usize = 16;
+
+#[derive(Default)]
+struct Shard {
+    tats: HashMap<String, Duration>,
+    /// Sweep again when the map reaches this size (twice what the last sweep kept, at least
+    /// `sweep_at`): sweeping stays amortised constant per request however many keys are live.
+    next_sweep: usize,
+}
 /// A shard is swept of whole quotas when it grows past this many keys.
 const SWEEP_AT: usize = 4096;
 
 /// GCRA state of this process.
 pub struct LocalLimiter {
     epoch: Instant,
-    shards: Vec<Mutex<HashMap<String, Duration>>>,
+    shards: Vec<Mutex<Shard>>,
     hasher: std::collections::hash_map::RandomState,
     sweep_at: usize,
 }
@@ -97,17 +107,18 @@ impl LocalLimiter {
 
     fn check_at(&self, key: &str, quota: Quota, now: Duration) -> Decision {
         let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
-        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
-        let (decision, next) = gcra(quota, map.get(key).copied(), now);
+        let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        let (decision, next) = gcra(quota, shard.tats.get(key).copied(), now);
         if let Some(next) = next {
-            match map.get_mut(key) {
+            match shard.tats.get_mut(key) {
                 Some(tat) => *tat = next,
                 None => {
-                    if map.len() >= self.sweep_at {
+                    if shard.tats.len() >= shard.next_sweep.max(self.sweep_at) {
                         // A TAT in the past means a whole quota: forgetting the key changes nothing.
-                        map.retain(|_, tat| *tat > now);
+                        shard.tats.retain(|_, tat| *tat > now);
+                        shard.next_sweep = (shard.tats.len() * 2).max(self.sweep_at);
                     }
-                    map.insert(key.to_string(), next);
+                    shard.tats.insert(key.to_string(), next);
                 }
             }
         }
@@ -150,7 +161,7 @@ mod tests {
     fn quotas_parse_from_config() {
         assert_eq!(Quota::parse("600/60").unwrap(), Quota { limit: 600, window: Duration::from_secs(60) });
         assert_eq!(Quota::parse(" 5 / 1s ").unwrap(), Quota { limit: 5, window: Duration::from_secs(1) });
-        for bad in ["", "60", "0/60", "60/0", "x/60", "60/y"] {
+        for bad in ["", "60", "0/60", "60/0", "x/60", "60/y", "1/18446744073709551615", "2000000000/1"] {
             assert!(Quota::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -163,17 +174,18 @@ mod tests {
         for i in 0..(SWEEP_AT * SHARDS * 2) {
             limiter.check_at(&format!("k{i}"), MINUTE, t0);
         }
-        // Much later every quota is whole: the maps shrink as new keys arrive.
+        // Much later every quota is whole: the old keys go as new ones arrive.
         let later = t0 + Duration::from_secs(120);
-        for i in 0..(SWEEP_AT * SHARDS) {
+        let fresh = SWEEP_AT * SHARDS * 4;
+        for i in 0..fresh {
             limiter.check_at(&format!("n{i}"), MINUTE, later);
         }
-        let total: usize = limiter.shards.iter().map(|s| s.lock().unwrap().len()).sum();
-        assert!(total <= SWEEP_AT * SHARDS * 2, "{total} keys kept");
+        let total: usize = limiter.shards.iter().map(|s| s.lock().unwrap().tats.len()).sum();
+        assert!(total <= fresh * 5 / 4, "{total} keys kept of {} seen", fresh + SWEEP_AT * SHARDS * 2);
         // A key still spending its quota survives a sweep.
         let busy = Quota { limit: 1, window: Duration::from_secs(3600) };
         assert!(limiter.check_at("busy", busy, later).allowed);
-        for i in 0..(SWEEP_AT * SHARDS) {
+        for i in 0..(SWEEP_AT * SHARDS * 8) {
             limiter.check_at(&format!("m{i}"), MINUTE, later + Duration::from_secs(120));
         }
         assert!(!limiter.check_at("busy", busy, later + Duration::from_secs(120)).allowed);

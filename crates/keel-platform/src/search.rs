@@ -32,6 +32,8 @@ pub enum SearchError {
     Index(#[from] tantivy::TantivyError),
     #[error("search index directory: {0}")]
     Directory(String),
+    #[error("reading the catalog for the index failed: {0}")]
+    Source(String),
 }
 
 pub type Result<T, E = SearchError> = std::result::Result<T, E>;
@@ -198,8 +200,10 @@ impl Table {
         }
     }
 
+    /// Adds or replaces a product's facts; a replaced product keeps its ordinal (its old document
+    /// is deleted in the same commit), so the table does not grow with updates.
     fn insert(&mut self, doc: &SearchDoc) -> u64 {
-        self.remove(&doc.id);
+        let reuse = self.by_id.get(&doc.id).copied();
         let mut intern_labelled = |pairs: &[(String, String)], prefix: &str| -> Vec<u32> {
             let mut ids: Vec<u32> = pairs
                 .iter()
@@ -220,8 +224,7 @@ impl Table {
         options.sort_unstable();
         options.dedup();
         let prices = doc.prices.iter().map(|(c, a)| (self.strings.id(c), *a)).collect();
-        let ord = self.facts.len() as u64;
-        self.facts.push(Some(Facts {
+        let facts = Some(Facts {
             id: doc.id.clone(),
             handle: doc.handle.clone(),
             title: doc.title.clone(),
@@ -231,7 +234,17 @@ impl Table {
             prices,
             in_stock: doc.in_stock,
             created: doc.created,
-        }));
+        });
+        let ord = match reuse {
+            Some(ord) => {
+                self.facts[ord as usize] = facts;
+                ord
+            }
+            None => {
+                self.facts.push(facts);
+                self.facts.len() as u64 - 1
+            }
+        };
         self.by_id.insert(doc.id.clone(), ord);
         ord
     }
@@ -348,9 +361,10 @@ impl SearchIndex {
     }
 
     /// Replaces the whole index with `docs` (a rebuild), calling `progress` with the count so far.
+    /// An `Err` from `docs` (the source failed) abandons the rebuild: the index stays as it was.
     pub fn replace_all(
         &self,
-        docs: impl IntoIterator<Item = SearchDoc>,
+        docs: impl IntoIterator<Item = Result<SearchDoc, String>>,
         mut progress: impl FnMut(usize),
     ) -> Result<usize> {
         let mut table = Table::default();
@@ -358,16 +372,29 @@ impl SearchIndex {
         writer.delete_all_documents()?;
         let mut n = 0;
         for doc in docs {
+            let doc = match doc {
+                Ok(doc) => doc,
+                Err(cause) => {
+                    writer.rollback()?;
+                    return Err(SearchError::Source(cause));
+                }
+            };
             let ord = table.insert(&doc);
-            writer.add_document(self.document(&doc, ord))?;
+            if let Err(e) = writer.add_document(self.document(&doc, ord)) {
+                writer.rollback()?;
+                return Err(e.into());
+            }
             n += 1;
             if n % 1000 == 0 {
                 progress(n);
             }
         }
+        // The new documents and their facts become visible together.
+        let mut current = self.table.write().unwrap_or_else(PoisonError::into_inner);
         writer.commit()?;
         self.reader.reload()?;
-        *self.table.write().unwrap_or_else(PoisonError::into_inner) = table;
+        *current = table;
+        drop(current);
         progress(n);
         Ok(n)
     }
@@ -376,11 +403,12 @@ impl SearchIndex {
     pub fn apply(&self, upserts: &[SearchDoc], removals: &[String]) -> Result<()> {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
-        for id in removals.iter().chain(upserts.iter().map(|d| &d.id)) {
+        for id in removals {
             writer.delete_term(Term::from_field_text(self.fields.id, id));
             table.remove(id);
         }
         for doc in upserts {
+            writer.delete_term(Term::from_field_text(self.fields.id, &doc.id));
             let ord = table.insert(doc);
             writer.add_document(self.document(doc, ord))?;
         }
@@ -431,9 +459,11 @@ impl SearchIndex {
     /// Runs a search (blocking: call it off the async runtime's workers).
     pub fn search(&self, q: &SearchQuery) -> Result<SearchResults> {
         let query = self.text_query(&q.text)?;
+        // The table first: writers swap documents and facts under its lock, so the searcher
+        // taken under it matches it.
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         let searcher = self.reader.searcher();
         let matches = searcher.search(&query, &AllMatches)?;
-        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         let strings = &table.strings;
         let wanted = |prefix: &str, handles: &[String]| -> Option<Vec<u32>> {
             (!handles.is_empty()).then(|| handles.iter().filter_map(|h| strings.get(&format!("{prefix}{h}"))).collect())
@@ -579,10 +609,10 @@ impl SearchIndex {
             return Ok(Vec::new());
         }
         let query = self.text_query(text)?;
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         let searcher = self.reader.searcher();
         let mut matches = searcher.search(&query, &AllMatches)?;
         matches.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         Ok(matches
             .into_iter()
             .filter_map(|(_, ord, _)| table.facts.get(ord as usize).and_then(Option::as_ref))
@@ -663,7 +693,8 @@ mod tests {
                     doc("p2", "Linen Shirt", "tops", "L", 6_000, true, 2),
                     doc("p3", "Wool Socks", "socks", "M", 1_200, false, 3),
                     doc("p4", "Hooded Raincoat", "outer", "L", 15_000, true, 4),
-                ],
+                ]
+                .map(Ok),
                 |_| {},
             )
             .unwrap();
@@ -748,5 +779,11 @@ mod tests {
         assert_eq!(search(&index, "sweater", |_| {}).hits, ["p1"]);
         assert_eq!(search(&index, "", |_| {}).total, 3);
         assert_eq!(index.len(), 3);
+        assert_eq!(index.table.read().unwrap().facts.len(), 4, "a replaced product keeps its slot");
+        // A rebuild whose source fails leaves the index as it was.
+        let failed = index.replace_all([Ok(doc("p9", "Lone Hat", "hats", "M", 1, true, 9)), Err("db".into())], |_| {});
+        assert!(failed.is_err());
+        assert_eq!(search(&index, "", |_| {}).total, 3);
+        assert!(search(&index, "hat", |_| {}).hits.is_empty());
     }
 }

@@ -4,8 +4,9 @@
 //! categories' ancestors, option values, lowest price per currency and whether anything is in
 //! stock). From then on it follows events — its own as they commit, other nodes' through the bus —
 //! and re-indexes what they name in small batches: `product.*` the product,
-//! `inventory.availability_changed` the variant's product, and category, collection or price list
-//! changes everything. After each batch it announces `search.updated` to this process's event
+//! `inventory.availability_changed` the variant's product, category and collection changes
+//! everything (prices in the index are the variants' own; price lists apply when results are
+//! shown for a region). After each batch it announces `search.updated` to this process's event
 //! hooks (the response cache drops cached search answers then, not before). Queries and indexing
 //! run on blocking threads, off the async runtime's workers.
 
@@ -14,8 +15,8 @@ use crate::inventory::InventoryService;
 use crate::{Result, ServiceError};
 use keel_domain::catalog::ProductStatus;
 use keel_domain::catalog::view::{Category, Product};
-use keel_domain::event::{AggregateRef, Event};
-use keel_domain::{EventId, ProductId, VariantId};
+use keel_domain::event::Event;
+use keel_domain::{ProductId, VariantId};
 use keel_platform::search::{Facets, SearchDoc, SearchIndex, SearchQuery, SearchSort, Suggestion};
 use keel_store::Db;
 use serde::{Deserialize, Serialize};
@@ -146,8 +147,7 @@ impl SearchService {
         .map_err(|e| ServiceError::Internal(e.to_string()))?
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let index = Arc::new(index);
-        let count = self.rebuild_into(&index, |_| {}).await?;
-        *self.inner.index.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
+        // Listen first: what changes while the index is being built is noted, and applied after.
         let weak = Arc::downgrade(&self.inner);
         self.inner.db.on_event(Arc::new(move |event| match weak.upgrade() {
             Some(inner) => {
@@ -156,6 +156,8 @@ impl SearchService {
             }
             None => false,
         }));
+        let count = self.rebuild_into(&index, |_| {}).await?;
+        *self.inner.index.write().unwrap_or_else(PoisonError::into_inner) = Some(index);
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move { follow(weak).await });
         Ok(count)
@@ -184,24 +186,32 @@ impl SearchService {
         index: &Arc<SearchIndex>,
         progress: impl FnMut(usize) + Send + 'static,
     ) -> Result<usize> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<SearchDoc>(256);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::result::Result<SearchDoc, String>>(256);
         let writer = {
             let index = index.clone();
-            tokio::task::spawn_blocking(move || index.replace_all(rx, progress))
+            tokio::task::spawn_blocking(move || index.replace_all(std::iter::from_fn(|| rx.blocking_recv()), progress))
         };
-        let categories = self.inner.catalog.list_categories().await?;
-        let mut params = ProductListParams { limit: Some(100), ..ProductListParams::default() };
-        loop {
-            let page = self.inner.catalog.product_page(Audience::Store, &params, &ProductPart::ALL).await?;
-            for doc in self.documents(page.products, &categories).await? {
-                if tx.send(doc).is_err() {
-                    break;
+        // A failure part-way is sent on, so the writer abandons the rebuild instead of committing
+        // half a catalog.
+        let produced: Result<()> = async {
+            let categories = self.inner.catalog.list_categories().await?;
+            let mut params = ProductListParams { limit: Some(100), ..ProductListParams::default() };
+            loop {
+                let page = self.inner.catalog.product_page(Audience::Store, &params, &ProductPart::ALL).await?;
+                for doc in self.documents(page.products, &categories).await? {
+                    if tx.send(Ok(doc)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                match page.next_cursor {
+                    Some(cursor) => params.cursor = Some(cursor),
+                    None => return Ok(()),
                 }
             }
-            match page.next_cursor {
-                Some(cursor) => params.cursor = Some(cursor),
-                None => break,
-            }
+        }
+        .await;
+        if let Err(e) = &produced {
+            let _ = tx.send(Err(e.to_string())).await;
         }
         drop(tx);
         writer
@@ -405,14 +415,7 @@ fn decode_cursor(cursor: &str) -> std::result::Result<usize, String> {
 }
 
 fn updated_event() -> Event {
-    Event {
-        id: EventId::new(),
-        event_type: SEARCH_UPDATED.into(),
-        version: 1,
-        occurred_at: crate::now(),
-        aggregate: AggregateRef { kind: "search".into(), id: String::new() },
-        data: serde_json::Value::Null,
-    }
+    Event::signal(SEARCH_UPDATED)
 }
 
 /// Notes what an event makes stale (called as events commit or arrive: quick, no IO).
@@ -430,7 +433,7 @@ fn note(inner: &Inner, event: &Event) {
                 pending.variants.insert(id);
             }
         }
-        "category" | "collection" => pending.all = true,
+        "category" | "collection" | "bus" => pending.all = true,
         _ => return,
     }
     drop(pending);

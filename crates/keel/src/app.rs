@@ -90,15 +90,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(services.clone(), config).into_make_service_with_connect_info::<PeerAddr>();
-    // Other nodes' events reach this node's caches through the bus (this node's own are heard
-    // as they commit).
-    let follower = match config.nats() {
-        Some(_) => {
-            let db = services.db.clone();
-            Some(event_bus(config).await?.follow(move |event| db.dispatch_event(&event)).await?)
-        }
-        None => None,
-    };
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopping = async move {
@@ -125,9 +116,6 @@ pub async fn serve(
         } => tracing::warn!("grace period over; abandoning requests still in flight"),
     }
     drop(stop_rx);
-    if let Some(follower) = follower {
-        follower.abort();
-    }
     Ok(())
 }
 
@@ -311,13 +299,43 @@ pub const PURGE_IDENTITY: &str = "maintenance.purge_identity";
 /// Does nothing (benchmarks).
 pub const NOOP: &str = "system.noop";
 
-/// Builds this node's search index from the database and keeps it following the catalog (what
-/// an api node does before it serves).
-pub async fn start_search(services: &Services, config: &Config) -> anyhow::Result<()> {
+/// What an api node runs beside its HTTP server: with NATS, the follower that brings other
+/// nodes' events to this node's caches and search index (its own are heard as they commit); and
+/// the search index. Dropping it stops the follower.
+pub struct ApiNode {
+    follower: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ApiNode {
+    fn drop(&mut self) {
+        if let Some(follower) = self.follower.take() {
+            follower.abort();
+        }
+    }
+}
+
+/// Starts what an api node needs before it serves: the event follower first (so nothing that
+/// changes while the index builds is missed), then the search index, built from the database.
+pub async fn start_api_node(services: &Services, config: &Config) -> anyhow::Result<ApiNode> {
+    let follower = match config.nats() {
+        Some(_) => {
+            let db = services.db.clone();
+            Some(event_bus(config).await?.follow(move |event| db.dispatch_event(&event)).await?)
+        }
+        None => {
+            if services.db.engine() == keel_services::Engine::Postgres {
+                tracing::info!(
+                    "no KEEL_NATS_URL: this node hears only its own changes; run several nodes on one database with NATS so their caches and search indexes follow each other"
+                );
+            }
+            None
+        }
+    };
+    let node = ApiNode { follower };
     let started = std::time::Instant::now();
     let count = services.search.start(Some(config.search_dir())).await.context("cannot build the search index")?;
     tracing::info!(products = count, ms = started.elapsed().as_millis() as u64, "search index ready");
-    Ok(())
+    Ok(node)
 }
 
 /// Runs `role` until `shutdown` resolves, then stops each part gracefully.
@@ -344,7 +362,7 @@ pub async fn run(
             tracing::info!("shutting down: letting running jobs finish");
         }
         (_, Some(listener)) => {
-            start_search(&services, config).await?;
+            let _node = start_api_node(&services, config).await?;
             serve(listener, services.clone(), config, shutdown).await?
         }
         (_, None) => anyhow::bail!("the {role:?} role needs a listener"),

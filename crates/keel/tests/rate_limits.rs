@@ -54,10 +54,18 @@ async fn quota_is_spent_then_refused(app: &'static common::TestApp) {
         app.http.get(app.url("/v1/store/products")).header("x-forwarded-for", "203.0.113.7").send().await.unwrap();
     assert_eq!(other.status(), 200);
     assert!(other.headers()["ratelimit"].to_str().unwrap().starts_with("\"default\";r=4;"));
-    // A credential has its own quota (an API key here), apart from its address's.
-    let key = app.admin(reqwest::Method::GET, "/v1/admin/products").send().await.unwrap();
-    assert_eq!(key.status(), 200);
-    assert!(key.headers()["ratelimit"].to_str().unwrap().starts_with("\"default\";r=4;"));
+    // An invented token buys no extra quota: the address's still applies.
+    let forged = app.http.get(app.url("/v1/store/products")).bearer_auth("made-up-token").send().await.unwrap();
+    assert_eq!(forged.status(), 429);
+    // A credential has its own quota too (an API key here, from a fresh address): spending it
+    // from several addresses draws on one quota.
+    for (from, left) in [("192.0.2.50", 4), ("192.0.2.51", 3)] {
+        let key =
+            app.admin(reqwest::Method::GET, "/v1/admin/products").header("x-forwarded-for", from).send().await.unwrap();
+        assert_eq!(key.status(), 200);
+        let state = key.headers()["ratelimit"].to_str().unwrap().to_string();
+        assert!(state.starts_with(&format!("\"default\";r={left};")), "{from}: {state}");
+    }
 
     // Sign-ins have their own, stricter class, per address, whatever the outcome.
     let mut statuses = Vec::new();

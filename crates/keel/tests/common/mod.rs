@@ -119,6 +119,7 @@ pub struct TestApp {
     pub admin_key: String,
     pub config: Config,
     worker: tokio::sync::Mutex<Option<keel_worker::WorkerHandle>>,
+    _node: keel::app::ApiNode,
     stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     server: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -151,7 +152,7 @@ impl TestApp {
             keel::app::seed_if_empty(&services, |_| {}).await.expect("seed");
         }
         let admin_key = services.api_keys.create("test admin", &[]).await.expect("api key").secret;
-        keel::app::start_search(&services, &config).await.expect("search index");
+        let node = keel::app::start_api_node(&services, &config).await.expect("api node");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server_services = services.clone();
@@ -173,6 +174,7 @@ impl TestApp {
             admin_key,
             config,
             worker: tokio::sync::Mutex::new(None),
+            _node: node,
             stop: std::sync::Mutex::new(Some(stop)),
             server: std::sync::Mutex::new(Some(server)),
         }
