@@ -370,6 +370,8 @@ async fn discover(http: &reqwest::Client, base: &str, admin_key: Option<&str>) -
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     check_loopback(&args.target)?;
+    // The workspace builds reqwest without a default TLS provider (one TLS stack: rustls with ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if args.duration == 0 || args.duration > 600 {
         bail!("--duration must be 1 to 600 seconds");
     }

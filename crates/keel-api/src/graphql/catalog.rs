@@ -27,7 +27,7 @@ type Relations = Arc<ProductRelations>;
 
 /// Batches catalog reads for one request: product relations, variant stock and shopper prices.
 pub(crate) struct CatalogLoader {
-    services: Services,
+    services: std::sync::Arc<Services>,
     /// Regions read during this request (a query names one; its stock batch needs it again).
     regions: std::sync::Mutex<HashMap<RegionId, Arc<Region>>>,
 }
@@ -118,7 +118,10 @@ impl Loader<PriceKey> for CatalogLoader {
 }
 
 /// Adds a fresh loader (with a per-request cache) to a request.
-pub(crate) fn with_loaders(request: async_graphql::Request, services: &Services) -> async_graphql::Request {
+pub(crate) fn with_loaders(
+    request: async_graphql::Request,
+    services: &std::sync::Arc<Services>,
+) -> async_graphql::Request {
     request.data(DataLoader::with_cache(
         CatalogLoader { services: services.clone(), regions: Default::default() },
         tokio::spawn,

@@ -169,7 +169,7 @@ pub fn sdl() -> String {
 
 /// Who is calling, and the services: what every resolver reaches through the context.
 pub(crate) struct Caller {
-    pub services: Services,
+    pub services: std::sync::Arc<Services>,
     pub customer: Option<CustomerPrincipal>,
     pub staff: Option<Principal>,
     pub client: Option<IpAddr>,
