@@ -51,3 +51,5 @@ path, rss = sys.argv[1], int(sys.argv[2])
 doc = json.load(open(path)); doc["keel_peak_rss_kb"] = rss
 json.dump(doc, open(path, "w"), indent=2)
 PY
+mkdir -p docs/bench
+python3 bench/load_chart.py "bench/results/load-$engine.json" "docs/bench/load-${engine%%+*}.svg"
