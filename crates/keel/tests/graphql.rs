@@ -105,6 +105,24 @@ fn normalize(value: &mut Value) {
 
 backend_tests! {
     #[demo = true]
+    async fn search_answers_as_rest_does(app) {
+        let (status, rest) = app.get_json("/v1/store/search?q=clasic&options=Size:M&sort=price&limit=5").await;
+        assert_eq!(status, 200, "{rest}");
+        let query = "query($input: SearchInput!) { search(input: $input, first: 5) { total nextCursor facets products { handle variants { sku } } } }";
+        let input = json!({"input": {"q": "clasic", "options": ["Size:M"], "sort": "price"}});
+        let answer = store(app, None, query, input).await;
+        let found = &answer["data"]["search"];
+        assert_eq!(found["total"], rest["total"], "{answer}");
+        assert!(rest["total"].as_u64().unwrap() >= 1, "the typo finds something: {rest}");
+        assert_eq!(found["facets"], rest["facets"]);
+        assert_eq!(found["nextCursor"], rest["next_cursor"]);
+        let handles = |list: &Value| list.as_array().unwrap().iter().map(|p| p["handle"].clone()).collect::<Vec<_>>();
+        assert_eq!(handles(&found["products"]), handles(&rest["data"]));
+        let bad = store(app, None, "{ search(input: {sort: \"cheapest\"}) { total } }", json!({})).await;
+        assert_eq!(code(&bad), "validation_failed", "{bad}");
+    }
+
+    #[demo = true]
     async fn a_product_reads_the_same_through_rest_and_graphql(app) {
         let (_, regions) = app.get_json("/v1/store/regions").await;
         let europe = regions["data"].as_array().unwrap().iter().find(|r| r["currency"] == "EUR").unwrap()["id"].clone();

@@ -511,3 +511,91 @@ pub(crate) async fn collections(
     let all = caller(ctx).services.catalog.list_collections().await.gql()?;
     list_connection(all, |c| c.id.to_string(), first, after)
 }
+
+/// What a shopper searches for (the REST search's parameters).
+#[derive(Debug, Default, InputObject)]
+#[graphql(name = "SearchInput")]
+pub(crate) struct SearchInput {
+    /// Words to find; a word may be a letter or two off, the last may be unfinished.
+    pub q: Option<String>,
+    /// Category handles (any of them; sub-categories included).
+    #[graphql(default)]
+    pub categories: Vec<String>,
+    /// Collection handles (any of them).
+    #[graphql(default)]
+    pub collections: Vec<String>,
+    /// Option values as `Name:Value` (values of one option are alternatives).
+    #[graphql(default)]
+    pub options: Vec<String>,
+    /// Lowest price at least this, in minor units of `currency`.
+    pub price_min: Option<i64>,
+    pub price_max: Option<i64>,
+    /// Default: the region's currency, else USD.
+    pub currency: Option<Currency>,
+    pub in_stock: Option<bool>,
+    /// `relevance` (default), `price`, `-price` or `newest`.
+    pub sort: Option<String>,
+}
+
+/// A page of search results.
+pub(crate) struct SearchResult {
+    products: Vec<ProductNode>,
+    facets: keel_platform::search::Facets,
+    total: usize,
+    next_cursor: Option<String>,
+}
+
+#[Object]
+impl SearchResult {
+    async fn products(&self) -> &[ProductNode] {
+        &self.products
+    }
+
+    /// Counts over every result, as in `GET /v1/store/search`: categories, collections, price
+    /// ranges, option values, stock.
+    async fn facets(&self) -> async_graphql::Json<&keel_platform::search::Facets> {
+        async_graphql::Json(&self.facets)
+    }
+
+    async fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Pass as `after` for the next page; null on the last page.
+    async fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+}
+
+/// Searches published products through the same service as `GET /v1/store/search`.
+pub(crate) async fn search(
+    ctx: &Context<'_>,
+    input: SearchInput,
+    first: Option<i32>,
+    after: Option<String>,
+    region_id: Option<RegionId>,
+) -> GqlResult<SearchResult> {
+    let services = &caller(ctx).services;
+    let limit = page_size(first)?;
+    let region = region(ctx, region_id).await?;
+    let join = |values: &[String], sep: &str| (!values.is_empty()).then(|| values.join(sep));
+    let params = keel_services::search::SearchParams {
+        q: input.q,
+        category: join(&input.categories, ","),
+        collection: join(&input.collections, ","),
+        options: join(&input.options, ";"),
+        price_min: input.price_min,
+        price_max: input.price_max,
+        currency: input.currency.map(|c| c.code().to_string()),
+        in_stock: input.in_stock,
+        sort: input.sort,
+        limit: Some(limit),
+        cursor: after,
+        region_id: None,
+    };
+    let currency = region.as_ref().map_or("USD", |r| r.currency.as_str());
+    let (products, facets, total, next_cursor) = services.search.search(&params, currency).await.gql()?;
+    let scope = Scope { audience: Audience::Store, region };
+    let products = products.into_iter().map(|p| ProductNode::whole(p, scope.clone())).collect();
+    Ok(SearchResult { products, facets, total, next_cursor })
+}

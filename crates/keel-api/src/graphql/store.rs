@@ -45,6 +45,20 @@ impl StoreQuery {
         .await
     }
 
+    /// Full-text search over published products, with facets (as `GET /v1/store/search`).
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] input: catalog::SearchInput,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "The `nextCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Variants' `inStock` counts this region's locations; `calculatedPrice` is in its currency.")]
+        region_id: Option<RegionId>,
+    ) -> GqlResult<catalog::SearchResult> {
+        catalog::search(ctx, input, first, after, region_id).await
+    }
+
     /// A published product by id or handle.
     async fn product(
         &self,
