@@ -34,18 +34,11 @@ else
   BIN="$CARGO_TARGET_DIR/release"
 fi
 
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 . bench/lib.sh
-port="$(free_port)"
-base="http://127.0.0.1:$port"
-KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$port" KEEL_LOG=warn "$BIN/keel" serve >"$work/keel.log" 2>&1 &
-keel_pid=$!; pids+=("$keel_pid")
-wait_ready "$base/readyz"
-key="$(KEEL_DATA_DIR="$work/data" "$BIN/keel" apikey create --name bench 2>/dev/null | tail -n1)"
+bench_workdir
+start_keel
+key="$(api_key bench)"
 
 # One variant whose stock is not tracked, so every add succeeds however many run.
 variant="$(curl -fs "$base/v1/store/products/classic-tee" | python3 -c 'import json,sys; print(json.load(sys.stdin)["variants"][0]["id"])')"

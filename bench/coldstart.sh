@@ -9,9 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
 echo "building release binaries…" >&2
 cargo build --release --quiet -p keel
 BIN="$CARGO_TARGET_DIR/release"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 . bench/lib.sh
+bench_workdir
 python3 - "$BIN/keel" "$work" "$RUNS" <<'PY'
 import os, socket, subprocess, sys, time, urllib.request, statistics, shutil
 keel, work, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -26,6 +26,7 @@ THREADS="${THREADS:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 . bench/lib.sh
+bench_workdir
 
 if [ -n "${BIN_DIR:-}" ]; then
   BIN="$BIN_DIR"
@@ -35,16 +36,8 @@ else
   BIN="$CARGO_TARGET_DIR/release"
 fi
 
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
-port="$(free_port)"
-base="http://127.0.0.1:$port"
-KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$port" KEEL_LOG=warn "$BIN/keel" serve >"$work/keel.log" 2>&1 &
-pids+=("$!")
-wait_ready "$base/readyz"
+start_keel
 
 # The request bodies, checked once before they are measured.
 python3 - "$base" "$work" <<'PY'

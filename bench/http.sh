@@ -21,12 +21,9 @@ echo "building release binaries…" >&2
 cargo build --release --quiet -p keel -p keel-bench-bare
 BIN="$CARGO_TARGET_DIR/release"
 
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
 . bench/lib.sh
+bench_workdir
 
 keel_port="$(free_port)"
 KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$keel_port" KEEL_LOG=warn "$BIN/keel" serve >"$work/keel.log" 2>&1 &

@@ -5,6 +5,26 @@
 # benchmarks measure.
 export KEEL_RATE_LIMITS=false
 
+# bench_workdir: a scratch directory in $work, removed on exit after every process in $pids stops.
+bench_workdir() {
+  work="$(mktemp -d)"
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+}
+
+# start_keel [SERVE_ARGS…]: the release Keel ($BIN) on a free port with its data in $work/data,
+# ready; sets port, base and keel_pid.
+start_keel() {
+  port="$(free_port)"
+  base="http://127.0.0.1:$port"
+  KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$port" KEEL_LOG=warn "$BIN/keel" serve "$@" >"$work/keel.log" 2>&1 &
+  keel_pid=$!; pids+=("$keel_pid")
+  wait_ready "$base/readyz"
+}
+
+# api_key NAME: a new admin API key's secret for the Keel started by start_keel.
+api_key() { KEEL_DATA_DIR="$work/data" "$BIN/keel" apikey create --name "$1" 2>/dev/null | tail -n1; }
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_ready() { # URL: up to 20 s

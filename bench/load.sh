@@ -21,18 +21,11 @@ echo "building release binaries…" >&2
 cargo build --release --quiet -p keel -p keel-load
 BIN="$CARGO_TARGET_DIR/release"
 
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 . bench/lib.sh
+bench_workdir
 
-port="$(free_port)"
-base="http://127.0.0.1:$port"
-KEEL_DATA_DIR="$work/data" KEEL_ADDR="127.0.0.1:$port" KEEL_LOG=warn "$BIN/keel" serve >"$work/keel.log" 2>&1 &
-keel_pid=$!; pids+=("$keel_pid")
-wait_ready "$base/readyz"
-key="$(KEEL_DATA_DIR="$work/data" "$BIN/keel" apikey create --name load 2>/dev/null | tail -n1)"
+start_keel
+key="$(api_key load)"
 
 engine=sqlite
 case "${KEEL_DATABASE_URL:-}" in postgres*) engine=postgres ;; esac
