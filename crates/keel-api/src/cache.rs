@@ -14,6 +14,10 @@
 //! | `category.*`, `collection.*`, `price_list.*`, `region.*` | everything |
 //! | `search.updated` (in process: the search index took changes in) | search answers |
 //!
+//! With Redis configured a second tier sits behind the node's memory ([`SharedTier`]): a miss
+//! here is answered from what any node loaded, and each node sends the events it hears to
+//! Redis as new tag versions. Search answers stay per node (each node has its own index).
+//!
 //! Answers name their products in `Surrogate-Key` and `Cache-Tag`, so a CDN in front (which
 //! `s-maxage` lets keep them) can be purged by product too. Personal routes never pass here.
 
@@ -24,7 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keel_domain::catalog::view::Product;
 use keel_domain::event::Event;
-use keel_platform::cache::{CacheConfig, Loaded, Outcome, TaggedCache};
+use keel_platform::cache::{CacheConfig, Loaded, Outcome, SharedTier, TaggedCache, TierRead};
 use std::sync::Arc;
 
 /// Tags a response carries for the cache (a response extension set by the handler).
@@ -69,32 +73,66 @@ pub struct CachedResponse {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    /// Came from the shared tier.
+    shared: bool,
 }
 
 /// The response cache of one node (cheap to clone).
 #[derive(Clone)]
 pub struct ResponseCache {
     cache: TaggedCache<Arc<CachedResponse>>,
+    tier: Option<SharedTier>,
+}
+
+/// What an event makes stale.
+enum Stale {
+    Tags(Vec<String>),
+    All,
+    /// Search answers, on this node only.
+    Search,
+}
+
+fn stale(event: &Event) -> Option<Stale> {
+    let (kind, _) = event.event_type.split_once('.').unwrap_or((event.event_type.as_str(), ""));
+    match kind {
+        "product" => Some(Stale::Tags(vec![format!("p:{}", event.aggregate.id), LISTS.to_string()])),
+        "inventory" if event.event_type == "inventory.availability_changed" => {
+            Some(Stale::Tags(vec![format!("v:{}", event.aggregate.id)]))
+        }
+        // `bus.resync`: events may have been missed.
+        "category" | "collection" | "price_list" | "region" | "bus" => Some(Stale::All),
+        "search" => Some(Stale::Search),
+        _ => None,
+    }
 }
 
 impl ResponseCache {
-    pub fn new(config: CacheConfig) -> ResponseCache {
+    /// A node's cache, with a second tier in `shared` Redis when one is given.
+    pub fn new(config: CacheConfig, shared: Option<keel_platform::redis::Redis>) -> ResponseCache {
         let weigh = |r: &Arc<CachedResponse>| u32::try_from(r.body.len() + 512).unwrap_or(u32::MAX);
-        ResponseCache { cache: TaggedCache::new("http", config, weigh) }
+        let cache = TaggedCache::new("http", config, weigh);
+        let tier = shared.filter(|_| cache.enabled()).map(|redis| SharedTier::new(redis, "http-shared", config.ttl));
+        ResponseCache { cache, tier }
     }
 
-    /// Drops what `event` makes stale.
+    /// Drops what `event` makes stale. The shared tier is fenced first, so no read here between
+    /// the two can refill this node from it.
     pub fn apply(&self, event: &Event) {
-        let (kind, _) = event.event_type.split_once('.').unwrap_or((event.event_type.as_str(), ""));
-        match kind {
-            "product" => self.cache.invalidate(&[format!("p:{}", event.aggregate.id), LISTS.to_string()]),
-            "inventory" if event.event_type == "inventory.availability_changed" => {
-                self.cache.invalidate(&[format!("v:{}", event.aggregate.id)]);
+        match stale(event) {
+            Some(Stale::Tags(tags)) => {
+                if let Some(tier) = &self.tier {
+                    tier.invalidate(tags.clone());
+                }
+                self.cache.invalidate(&tags);
             }
-            // `bus.resync`: events may have been missed.
-            "category" | "collection" | "price_list" | "region" | "bus" => self.cache.invalidate_all(),
-            "search" => self.cache.invalidate(&[CacheTags::SEARCH]),
-            _ => {}
+            Some(Stale::All) => {
+                if let Some(tier) = &self.tier {
+                    tier.invalidate_all();
+                }
+                self.cache.invalidate_all();
+            }
+            Some(Stale::Search) => self.cache.invalidate(&[CacheTags::SEARCH]),
+            None => {}
         }
     }
 
@@ -102,9 +140,10 @@ impl ResponseCache {
     /// as long as this cache lives.
     pub fn follow(&self, db: &keel_services::Db) {
         let cache = self.cache.downgrade();
+        let tier = self.tier.clone();
         db.on_event(Arc::new(move |event| match cache.upgrade() {
             Some(cache) => {
-                ResponseCache { cache }.apply(event);
+                ResponseCache { cache, tier: tier.clone() }.apply(event);
                 true
             }
             None => false,
@@ -119,23 +158,48 @@ pub async fn respond(State(cache): State<ResponseCache>, req: Request, next: Nex
         return next.run(req).await;
     }
     let key = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |pq| pq.as_str().to_string());
-    let (kept, outcome) = cache.cache.get_or_load(&key, || load(req, next)).await;
+    let (kept, outcome) = cache.cache.get_or_load(&key, || load(req, next, cache.tier.as_ref(), &key)).await;
     let mut response = Response::new(Body::from(kept.body.clone()));
     *response.status_mut() = kept.status;
     *response.headers_mut() = kept.headers.clone();
     let label = match outcome {
         Outcome::Hit => "hit",
         Outcome::Coalesced => "coalesced",
+        Outcome::Miss if kept.shared => "shared",
         Outcome::Miss | Outcome::Bypass => "miss",
     };
     response.headers_mut().insert(X_CACHE, HeaderValue::from_static(label));
     response
 }
 
-/// Which way an answer came: `hit`, `miss` or `coalesced` (waited for another request's load).
+/// Which way an answer came: `hit`, `miss`, `coalesced` (waited for another request's load) or
+/// `shared` (from the shared tier).
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-keel-cache");
 
-async fn load(req: Request, next: Next) -> Loaded<Arc<CachedResponse>> {
+/// Asks the shared tier, then the handler; what the handler answers goes to the tier too.
+async fn load(req: Request, next: Next, tier: Option<&SharedTier>, key: &str) -> Loaded<Arc<CachedResponse>> {
+    let mut generation = None;
+    if let Some(tier) = tier {
+        match tier.get(key).await {
+            TierRead::Hit(bytes) => match decode(&bytes) {
+                Some((kept, tags)) => return Loaded { value: Arc::new(kept), tags: Some(tags) },
+                None => tracing::warn!(key, "an entry of the shared cache tier does not decode"),
+            },
+            TierRead::Miss(seen) => generation = Some(seen),
+            TierRead::Skipped => {}
+        }
+    }
+    let loaded = run_handler(req, next).await;
+    if let (Some(tier), Some(generation), Some(tags)) = (tier, generation, &loaded.tags)
+        && !tags.iter().any(|t| t == CacheTags::SEARCH)
+    {
+        let (tier, key, tags, bytes) = (tier.clone(), key.to_string(), tags.clone(), encode(&loaded.value, tags));
+        tokio::spawn(async move { tier.put(&key, generation, &bytes, &tags).await });
+    }
+    loaded
+}
+
+async fn run_handler(req: Request, next: Next) -> Loaded<Arc<CachedResponse>> {
     let response = next.run(req).await;
     let (mut parts, body) = response.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
@@ -146,7 +210,7 @@ async fn load(req: Request, next: Next) -> Loaded<Arc<CachedResponse>> {
                 crate::problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response().into_parts();
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
             return Loaded {
-                value: Arc::new(CachedResponse { status: parts.status, headers: parts.headers, body }),
+                value: Arc::new(CachedResponse { status: parts.status, headers: parts.headers, body, shared: false }),
                 tags: None,
             };
         }
@@ -170,9 +234,63 @@ async fn load(req: Request, next: Next) -> Loaded<Arc<CachedResponse>> {
     }
     let keep = parts.status == StatusCode::OK;
     Loaded {
-        value: Arc::new(CachedResponse { status: parts.status, headers: parts.headers, body }),
+        value: Arc::new(CachedResponse { status: parts.status, headers: parts.headers, body, shared: false }),
         tags: if keep { Some(tags.map(|t| t.0).unwrap_or_default()) } else { None },
     }
+}
+
+/// A kept answer and its tags as bytes for the shared tier: the status, then length-prefixed
+/// header names and values and tags, then the body.
+fn encode(kept: &CachedResponse, tags: &[String]) -> Vec<u8> {
+    fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    let mut out = Vec::with_capacity(kept.body.len() + 512);
+    out.extend_from_slice(&kept.status.as_u16().to_le_bytes());
+    out.extend_from_slice(&(kept.headers.len() as u32).to_le_bytes());
+    for (name, value) in &kept.headers {
+        put(&mut out, name.as_str().as_bytes());
+        put(&mut out, value.as_bytes());
+    }
+    out.extend_from_slice(&(tags.len() as u32).to_le_bytes());
+    for tag in tags {
+        put(&mut out, tag.as_bytes());
+    }
+    out.extend_from_slice(&kept.body);
+    out
+}
+
+fn decode(bytes: &[u8]) -> Option<(CachedResponse, Vec<String>)> {
+    struct Reader<'a>(&'a [u8]);
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            let (head, rest) = (self.0.get(..n)?, self.0.get(n..)?);
+            self.0 = rest;
+            Some(head)
+        }
+        fn count(&mut self) -> Option<usize> {
+            Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize)
+        }
+        fn field(&mut self) -> Option<&'a [u8]> {
+            let n = self.count()?;
+            self.take(n)
+        }
+    }
+    let mut r = Reader(bytes);
+    let status = StatusCode::from_u16(u16::from_le_bytes(r.take(2)?.try_into().ok()?)).ok()?;
+    let mut headers = HeaderMap::new();
+    for _ in 0..r.count()? {
+        let name = HeaderName::from_bytes(r.field()?).ok()?;
+        let value = HeaderValue::from_bytes(r.field()?).ok()?;
+        headers.append(name, value);
+    }
+    let mut tags = Vec::new();
+    for _ in 0..r.count()? {
+        tags.push(String::from_utf8(r.field()?.to_vec()).ok()?);
+    }
+    let body = Bytes::copy_from_slice(r.0);
+    Some((CachedResponse { status, headers, body, shared: true }, tags))
 }
 
 #[cfg(test)]
@@ -183,5 +301,27 @@ mod tests {
     fn surrogate_keys_name_products_and_lists() {
         let tags = vec!["lists".to_string(), "p:prod_1".into(), "v:var_1".into(), "p:prod_2".into()];
         assert_eq!(surrogate_keys(&tags), ["product-list", "prod_1", "prod_2"]);
+    }
+
+    #[test]
+    fn kept_answers_survive_the_trip_through_bytes() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.append(header::VARY, HeaderValue::from_static("accept"));
+        headers.append(header::VARY, HeaderValue::from_static("origin"));
+        let kept =
+            CachedResponse { status: StatusCode::OK, headers, body: Bytes::from_static(b"{\"a\":1}"), shared: false };
+        let tags = vec!["lists".to_string(), "p:prod_1".into()];
+        let bytes = encode(&kept, &tags);
+        let (back, back_tags) = decode(&bytes).expect("decodes");
+        assert_eq!(
+            (back.status, &back.headers, &back.body, back.shared),
+            (kept.status, &kept.headers, &kept.body, true)
+        );
+        assert_eq!(back_tags, tags);
+        // Anything cut short is refused, never misread.
+        for n in 0..bytes.len() - kept.body.len() {
+            assert!(decode(&bytes[..n]).is_none(), "{n} bytes");
+        }
     }
 }

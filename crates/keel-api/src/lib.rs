@@ -73,6 +73,8 @@ pub struct ApiConfig {
     /// Served over TLS: answers carry `Strict-Transport-Security`.
     pub tls: bool,
     pub graphql: graphql::GraphqlConfig,
+    /// Redis, when configured: the response cache's shared tier and the rate limits' counts.
+    pub redis: Option<keel_platform::redis::Redis>,
 }
 
 impl Default for ApiConfig {
@@ -88,6 +90,7 @@ impl Default for ApiConfig {
             trusted_proxies: Vec::new(),
             tls: false,
             graphql: graphql::GraphqlConfig::default(),
+            redis: None,
         }
     }
 }
@@ -220,7 +223,7 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
         openapi_json: Arc::new(openapi_json),
         graphql: graphql::Schemas::new(&config.graphql),
     };
-    let cache = cache::ResponseCache::new(config.cache);
+    let cache = cache::ResponseCache::new(config.cache, config.redis.clone());
     cache.follow(&state.services.db);
     let (api, _) = api_routes(config, Some((state.clone(), cache))).split_for_parts();
 
@@ -248,7 +251,7 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(cors(config))
         .layer(axum::middleware::from_fn_with_state(
-            ratelimit::Edge::new(config.trusted_proxies.clone(), config.rate_limits),
+            ratelimit::Edge::new(config.trusted_proxies.clone(), config.rate_limits, config.redis.clone()),
             ratelimit::edge,
         ))
         .layer(axum::middleware::from_fn(middleware::etag_encoding))

@@ -23,7 +23,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use keel_platform::ratelimit::{Decision, LocalLimiter, Quota};
+use keel_platform::ratelimit::{Decision, Limiter, Quota};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +88,16 @@ impl Default for RateLimits {
     }
 }
 
+impl RateLimits {
+    fn quota(&self, class: Class) -> Quota {
+        match class {
+            Class::Auth => self.auth,
+            Class::Checkout => self.checkout,
+            Class::Default => self.default,
+        }
+    }
+}
+
 /// The client's address, as [`edge`] resolved it (a request extension).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
@@ -97,12 +107,14 @@ pub struct ClientIp(pub IpAddr);
 pub struct Edge {
     trusted: Arc<[IpRange]>,
     limits: Option<RateLimits>,
-    limiter: Arc<LocalLimiter>,
+    limiter: Arc<Limiter>,
 }
 
 impl Edge {
-    pub fn new(trusted: Vec<IpRange>, limits: Option<RateLimits>) -> Edge {
-        Edge { trusted: trusted.into(), limits, limiter: Arc::default() }
+    /// Counts in process, or in `shared` Redis (every node against the same counts).
+    pub fn new(trusted: Vec<IpRange>, limits: Option<RateLimits>, shared: Option<keel_platform::redis::Redis>) -> Edge {
+        let limiter = shared.map_or_else(Limiter::default, Limiter::shared);
+        Edge { trusted: trusted.into(), limits, limiter: Arc::new(limiter) }
     }
 
     fn client(&self, req: &Request) -> Option<IpAddr> {
@@ -157,7 +169,7 @@ fn address_key(ip: IpAddr) -> String {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub(crate) enum Class {
     Default,
     Auth,
     Checkout,
@@ -204,41 +216,69 @@ pub async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Res
         return next.run(req).await;
     }
     let Some(class) = classify(req.method(), req.uri().path()) else { return next.run(req).await };
-    let quota = match class {
-        Class::Auth => limits.auth,
-        Class::Checkout => limits.checkout,
-        Class::Default => limits.default,
-    };
+    let quota = limits.quota(class);
     // Every request counts against its address; one with a credential also against that
     // credential (unverified here, so an invented token buys no extra quota: the address's
     // still applies). The tighter of the two answers.
-    let address = client.map_or_else(|| "unknown".to_string(), address_key);
-    let mut decision = edge.limiter.check(&format!("{}|{address}", class.name()), quota);
-    if decision.allowed
-        && class != Class::Auth
-        && let Some(credential) = credential(&req)
-    {
-        let by_credential = edge.limiter.check(&format!("{}|{credential}", class.name()), quota);
-        if !by_credential.allowed || by_credential.remaining < decision.remaining {
-            decision = by_credential;
-        }
-    }
+    let charge = Charge {
+        edge: edge.clone(),
+        address: client.map_or_else(|| "unknown".to_string(), address_key),
+        credential: credential(&req),
+    };
+    let decision = charge.count(class, quota).await;
+    req.extensions_mut().insert(charge);
     if !decision.allowed {
-        metrics::counter!("keel_rate_limited_total", "class" => class.name()).increment(1);
-        let retry = secs_up(decision.retry_after).max(1);
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many requests ({} class): try again in {retry} s", class.name()),
-        );
-        error.retry_after = Some(retry);
-        let mut response = error.into_response();
+        let mut response = refusal(class, decision).into_response();
         annotate(&mut response, class, quota, decision);
         return response;
     }
     let mut response = next.run(req).await;
     annotate(&mut response, class, quota, decision);
     response
+}
+
+/// A 429 problem for a refused request of `class`.
+fn refusal(class: Class, decision: Decision) -> ApiError {
+    metrics::counter!("keel_rate_limited_total", "class" => class.name()).increment(1);
+    let retry = secs_up(decision.retry_after).max(1);
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests ({} class): try again in {retry} s", class.name()),
+    );
+    error.retry_after = Some(retry);
+    error
+}
+
+/// Who a request counts as, kept in its extensions so one request doing several limited things
+/// (GraphQL: a sign-in and a checkout in one document) counts each against its class.
+#[derive(Clone)]
+pub struct Charge {
+    edge: Edge,
+    address: String,
+    credential: Option<String>,
+}
+
+impl Charge {
+    /// Counts one use of `class`: against the address always, and the credential too (except
+    /// for `auth`, counted per address only). The tighter answers.
+    async fn count(&self, class: Class, quota: Quota) -> Decision {
+        let mut keys = vec![format!("{}|{}", class.name(), self.address)];
+        if class != Class::Auth
+            && let Some(credential) = &self.credential
+        {
+            keys.push(format!("{}|{credential}", class.name()));
+        }
+        self.edge.limiter.check(&keys, quota).await
+    }
+
+    /// Counts one more use of a stricter `class` inside a request already counted as `default`
+    /// (a GraphQL sign-in, registration or checkout); refused with the REST answer's problem.
+    pub(crate) async fn charge(&self, class: Class) -> Result<(), ApiError> {
+        let Some(limits) = self.edge.limits else { return Ok(()) };
+        let decision = self.count(class, limits.quota(class)).await;
+        if decision.allowed { Ok(()) } else { Err(refusal(class, decision)) }
+    }
 }
 
 /// The credential a request carries, hashed (a customer's or staff member's token, an API key).

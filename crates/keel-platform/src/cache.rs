@@ -296,6 +296,238 @@ fn forget<V>(index: &Mutex<TagIndex>, key: &Arc<str>, stored: &Stored<V>) {
     }
 }
 
+/// The second tier of a tagged cache, in Redis and shared by every node: a node's miss is
+/// answered from what another node loaded, so a new or restarted node, or a key cold on this
+/// node, costs the database nothing.
+///
+/// **Invalidation by versions.** An invalidation gives each of its tags a new version (the next
+/// value of a global counter, never reused); an entry records its tags' versions when it is
+/// stored and is served only while they are all unchanged. `*` is every entry's implicit tag
+/// (`invalidate_all`). A store is refused when any invalidation happened since the read that
+/// missed (the load may have read what changed), the in-process cache's rule.
+///
+/// **Fences.** Events reach every node (committed here, or from the bus), and every node sends
+/// their invalidation to Redis. Until its own has landed a node does not read the tier, so what
+/// it serves after an event is never older than the event. A failed invalidation leaves the
+/// tier unread until a later `invalidate_all` goes through (retried every second).
+#[derive(Clone)]
+pub struct SharedTier {
+    redis: crate::redis::Redis,
+    name: &'static str,
+    ttl: Duration,
+    state: Arc<TierState>,
+}
+
+#[derive(Default)]
+struct TierState {
+    /// Invalidations sent and not yet acknowledged.
+    fences: std::sync::atomic::AtomicUsize,
+    /// Invalidations that failed, and how many of them a later `invalidate_all` has covered:
+    /// while they differ the tier may hold stale entries.
+    failures: AtomicU64,
+    healed: AtomicU64,
+    healing: AtomicBool,
+}
+
+/// What the tier had.
+pub enum TierRead {
+    Hit(Vec<u8>),
+    /// Not there (or stale): load it, then [`SharedTier::put`] with this generation.
+    Miss(TierGeneration),
+    /// Not read: fenced, dirty or Redis unavailable.
+    Skipped,
+}
+
+/// Whether a [`SharedTier`] is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierHealth {
+    Ready,
+    /// An invalidation is on its way to Redis.
+    Fenced,
+    /// An invalidation failed; unread until an `invalidate_all` goes through.
+    Dirty,
+}
+
+/// The invalidation counter seen by a miss.
+pub struct TierGeneration(Vec<u8>);
+
+const TIER_GET: &str = r"
+local e = redis.call('HMGET', KEYS[1], 'b', 'c')
+if e[1] then
+  local fresh = true
+  for tag, version in string.gmatch(e[2], '([^|=]+)=([^|]*)') do
+    if (redis.call('GET', ARGV[1] .. tag) or '0') ~= version then fresh = false break end
+  end
+  if fresh then return {1, e[1]} end
+end
+return {0, redis.call('GET', ARGV[2]) or '0'}
+";
+
+const TIER_PUT: &str = r"
+if (redis.call('GET', ARGV[2]) or '0') ~= ARGV[3] then return 0 end
+local check = {'*=' .. (redis.call('GET', ARGV[1] .. '*') or '0')}
+for i = 6, #ARGV do
+  check[#check + 1] = ARGV[i] .. '=' .. (redis.call('GET', ARGV[1] .. ARGV[i]) or '0')
+end
+redis.call('HSET', KEYS[1], 'b', ARGV[5], 'c', table.concat(check, '|'))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+";
+
+const TIER_INVALIDATE: &str = r"
+local g = redis.call('INCR', ARGV[2])
+for i = 4, #ARGV do
+  if ARGV[i] == '*' then
+    redis.call('SET', ARGV[1] .. '*', g)
+  else
+    redis.call('SET', ARGV[1] .. ARGV[i], g, 'PX', ARGV[3])
+  end
+end
+return g
+";
+
+static TIER_SCRIPTS: std::sync::LazyLock<[redis::Script; 3]> = std::sync::LazyLock::new(|| {
+    [redis::Script::new(TIER_GET), redis::Script::new(TIER_PUT), redis::Script::new(TIER_INVALIDATE)]
+});
+
+/// Keys longer than this are not shared (they stay in the in-process tier).
+const TIER_MAX_KEY: usize = 512;
+
+impl SharedTier {
+    /// A tier named `name` (its key space and metrics label) whose entries live at most `ttl`.
+    pub fn new(redis: crate::redis::Redis, name: &'static str, ttl: Duration) -> SharedTier {
+        SharedTier { redis, name, ttl, state: Arc::default() }
+    }
+
+    /// Whether reads use the tier now, or why not.
+    pub fn health(&self) -> TierHealth {
+        if self.state.failures.load(Ordering::Acquire) != self.state.healed.load(Ordering::Acquire) {
+            TierHealth::Dirty
+        } else if self.state.fences.load(Ordering::Acquire) != 0 {
+            TierHealth::Fenced
+        } else {
+            TierHealth::Ready
+        }
+    }
+
+    fn usable(&self) -> bool {
+        self.state.fences.load(Ordering::Acquire) == 0
+            && self.state.failures.load(Ordering::Acquire) == self.state.healed.load(Ordering::Acquire)
+    }
+
+    fn keys(&self) -> (String, String) {
+        (self.redis.key(&format!("{}:t:", self.name)), self.redis.key(&format!("{}:gen", self.name)))
+    }
+
+    /// The entry under `key`, if it is there and fresh.
+    pub async fn get(&self, key: &str) -> TierRead {
+        if !self.usable() || key.len() > TIER_MAX_KEY {
+            return self.counted(TierRead::Skipped);
+        }
+        let (tags, generation) = self.keys();
+        let mut call = TIER_SCRIPTS[0].prepare_invoke();
+        call.key(self.redis.key(&format!("{}:e:{key}", self.name))).arg(tags).arg(generation);
+        let read = match self.redis.run::<(i64, Vec<u8>)>("cache_get", &call).await {
+            Ok((1, value)) => TierRead::Hit(value),
+            Ok((_, generation)) => TierRead::Miss(TierGeneration(generation)),
+            Err(_) => TierRead::Skipped,
+        };
+        // A fence raised while the read ran: its answer may predate the event.
+        if matches!(read, TierRead::Hit(_)) && !self.usable() {
+            return self.counted(TierRead::Skipped);
+        }
+        self.counted(read)
+    }
+
+    fn counted(&self, read: TierRead) -> TierRead {
+        let result = match &read {
+            TierRead::Hit(_) => "hit",
+            TierRead::Miss(_) => "miss",
+            TierRead::Skipped => "skipped",
+        };
+        metrics::counter!("keel_cache_lookups_total", "cache" => self.name, "result" => result).increment(1);
+        read
+    }
+
+    /// Stores what a miss loaded, unless anything was invalidated since the miss. Tags holding
+    /// `|` or `=` cannot be recorded: such an entry is not shared.
+    pub async fn put(&self, key: &str, generation: TierGeneration, value: &[u8], tags: &[String]) {
+        if !self.usable() || key.len() > TIER_MAX_KEY || tags.iter().any(|t| t.contains(['|', '=']) || t.is_empty()) {
+            return;
+        }
+        let (tag_prefix, counter) = self.keys();
+        let mut call = TIER_SCRIPTS[1].prepare_invoke();
+        call.key(self.redis.key(&format!("{}:e:{key}", self.name)))
+            .arg(tag_prefix)
+            .arg(counter)
+            .arg(generation.0)
+            .arg(self.ttl.as_millis() as u64)
+            .arg(value);
+        for tag in tags {
+            call.arg(tag.as_str());
+        }
+        let _ = self.redis.run::<i64>("cache_put", &call).await;
+    }
+
+    /// Gives `tags` new versions. Reads on this node skip the tier until Redis has them.
+    pub fn invalidate(&self, tags: Vec<String>) {
+        self.state.fences.fetch_add(1, Ordering::AcqRel);
+        let tier = self.clone();
+        tokio::spawn(async move {
+            let sent = tier.send_invalidation(&tags).await;
+            if !sent {
+                tier.state.failures.fetch_add(1, Ordering::AcqRel);
+                tier.heal();
+            }
+            tier.state.fences.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+
+    /// Drops every entry (gives `*`, every entry's tag, a new version).
+    pub fn invalidate_all(&self) {
+        self.invalidate(vec!["*".to_string()]);
+    }
+
+    async fn send_invalidation(&self, tags: &[String]) -> bool {
+        let (tag_prefix, counter) = self.keys();
+        let mut call = TIER_SCRIPTS[2].prepare_invoke();
+        // A tag's version must outlive every entry that recorded the one before it.
+        call.arg(tag_prefix).arg(counter).arg((self.ttl * 2).as_millis() as u64 + 60_000);
+        for tag in tags {
+            call.arg(tag.as_str());
+        }
+        self.redis.run::<i64>("cache_invalidate", &call).await.is_ok()
+    }
+
+    /// Retries `invalidate_all` every second until one goes through after the last failure,
+    /// then reads the tier again.
+    fn heal(&self) {
+        if self.state.healing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let tier = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let seen = tier.state.failures.load(Ordering::Acquire);
+                if !tier.send_invalidation(&["*".to_string()]).await {
+                    continue;
+                }
+                tier.state.healed.store(seen, Ordering::Release);
+                tier.state.healing.store(false, Ordering::Release);
+                if tier.state.failures.load(Ordering::Acquire) == seen {
+                    tracing::info!(cache = tier.name, "shared cache tier in use again");
+                    return;
+                }
+                // Another invalidation failed meanwhile: go on, unless a new healer took over.
+                if tier.state.healing.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 //! | --- | --- | --- |
 //! | [`bus::EventBus`] | in-process broadcast | NATS JetStream |
 //! | [`search::SearchIndex`] | Tantivy in the data directory | the same on every api node, fed by the event stream |
-//! | [`cache::TaggedCache`] | in-process (moka), invalidated by events | (Redis as a shared layer, later) |
+//! | [`cache::TaggedCache`] | in-process (moka), invalidated by events | the same, with [`cache::SharedTier`] in Redis behind it |
+//! | [`ratelimit::Limiter`] | in-process GCRA | GCRA in Redis, shared by every node |
 //! | [`mail::Mailer`] | `.eml` files in the data directory | SMTP (STARTTLS or TLS) |
 //! | [`files::FileStore`] | a local directory | (object storage, later) |
 //!
@@ -20,5 +21,6 @@ pub mod files;
 pub mod http;
 pub mod mail;
 pub mod ratelimit;
+pub mod redis;
 pub mod search;
 pub mod secrets;

@@ -1,12 +1,15 @@
-//! Rate limits: the generic cell rate algorithm (GCRA), in process.
+//! Rate limits: the generic cell rate algorithm (GCRA), in process or shared through Redis.
 //!
 //! A quota of `limit` requests per `window` lets a client spend the whole quota at once and then
 //! refills it evenly (one request per `window / limit`). Per key, GCRA keeps a single instant —
 //! the theoretical arrival time (TAT) of the next request — so a check is one map update with no
 //! timers and no counters to reset. A request is allowed when `TAT + interval - now ≤ window`.
 //!
-//! The state lives in sharded maps; keys whose quota is whole again are swept out as the maps
-//! grow, so memory follows the number of recently active clients.
+//! In process the state lives in sharded maps; keys whose quota is whole again are swept out as
+//! the maps grow, so memory follows the number of recently active clients. With Redis
+//! ([`Limiter::shared`]) every node counts against the same TATs, kept by a script that reads
+//! Redis's clock (one clock for all nodes) and expires each key when its quota is whole; when
+//! Redis fails the node counts in process until it answers again.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -124,6 +127,94 @@ impl LocalLimiter {
         }
         decision
     }
+}
+
+/// The same algorithm as [`gcra`] over several keys at once, in Redis: stops at the first key that
+/// refuses. Times in microseconds from Redis's clock.
+const REDIS_GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local out = {}
+for _, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local ahead = tat + interval - now
+  if ahead > window then
+    out[#out + 1] = {0, 0, tat - now, ahead - window}
+    return out
+  end
+  redis.call('SET', key, string.format('%.0f', tat + interval), 'PX', math.floor(ahead / 1000) + 1)
+  local remaining = 0
+  if interval > 0 then remaining = math.floor((window - ahead) / interval) end
+  out[#out + 1] = {1, remaining, ahead, 0}
+end
+return out
+";
+
+static REDIS_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(REDIS_GCRA));
+
+/// Counts requests in process, or in Redis when one is configured.
+#[derive(Default)]
+pub struct Limiter {
+    local: LocalLimiter,
+    shared: Option<crate::redis::Redis>,
+}
+
+impl Limiter {
+    /// A limiter sharing its counts with every node through `redis`.
+    pub fn shared(redis: crate::redis::Redis) -> Limiter {
+        Limiter { local: LocalLimiter::default(), shared: Some(redis) }
+    }
+
+    /// Counts one request against each of `keys` in turn, stopping at the first that refuses;
+    /// answers the refusal, or the tightest of the allowances.
+    pub async fn check(&self, keys: &[String], quota: Quota) -> Decision {
+        if let Some(redis) = &self.shared {
+            let mut call = REDIS_SCRIPT.prepare_invoke();
+            for key in keys {
+                call.key(redis.key(&format!("rl:{key}")));
+            }
+            call.arg(quota.interval().as_micros() as u64).arg(quota.window.as_micros() as u64);
+            if let Ok(answers) = redis.run::<Vec<(i64, i64, i64, i64)>>("rate_limit", &call).await {
+                let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
+                return tightest(answers.into_iter().map(|(allowed, remaining, reset, retry)| Decision {
+                    allowed: allowed == 1,
+                    remaining: u32::try_from(remaining).unwrap_or(0),
+                    reset: micros(reset),
+                    retry_after: micros(retry),
+                }));
+            }
+        }
+        let mut decisions = Vec::with_capacity(keys.len());
+        for key in keys {
+            let decision = self.local.check(key, quota);
+            decisions.push(decision);
+            if !decision.allowed {
+                break;
+            }
+        }
+        tightest(decisions)
+    }
+}
+
+/// The refusal among `decisions` if there is one, else the one with the fewest requests left.
+fn tightest(decisions: impl IntoIterator<Item = Decision>) -> Decision {
+    let mut tightest: Option<Decision> = None;
+    for d in decisions {
+        tightest = match tightest {
+            Some(t) if !t.allowed || (d.allowed && t.remaining <= d.remaining) => Some(t),
+            _ => Some(d),
+        };
+    }
+    // No key at all: nothing was counted.
+    tightest.unwrap_or(Decision {
+        allowed: true,
+        remaining: u32::MAX,
+        reset: Duration::ZERO,
+        retry_after: Duration::ZERO,
+    })
 }
 
 #[cfg(test)]

@@ -476,6 +476,133 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
     Ok(summary)
 }
 
+/// Generated products are written this many to a transaction.
+const BULK_BATCH: usize = 500;
+
+const ADJECTIVES: &[&str] = &[
+    "Classic", "Organic", "Vintage", "Urban", "Alpine", "Coastal", "Everyday", "Heritage", "Modern", "Rugged", "Soft",
+    "Light", "Heavy", "Recycled", "Tailored", "Relaxed", "Studio", "Field", "Harbor", "Summit",
+];
+const BULK_SIZES: &[&str] = &["XS", "S", "M", "L", "XL"];
+
+/// Adds `count` generated products to the catalog (for measuring Keel at scale): each in one of
+/// the demo families' categories, with five sizes as variants, prices in three currencies and
+/// stock in the default location. Needs the demo catalog (its categories, collections and
+/// locations) in place. Written in transactions of a few hundred products, so the work shows
+/// progress and a failure keeps the batches before it (whole products only). Run it while no
+/// server runs, or restart the servers after it: it writes no events.
+pub async fn seed_products(db: &Db, count: usize, mut progress: impl FnMut(SeedProgress)) -> Result<SeedSummary> {
+    let at = now();
+    let (start, categories, collections, location) = {
+        let mut conn = db.read().await?;
+        let mut c = conn.conn();
+        let start = usize::try_from(repo::count_products(&mut c).await?).unwrap_or(0);
+        let categories = repo::list_categories(&mut c).await?;
+        let collections = repo::list_collections(&mut c).await?;
+        let locations = inventory::list_locations(&mut c).await?;
+        (start, categories, collections, locations.into_iter().next())
+    };
+    let location: StockLocationId = location
+        .and_then(|l| l.id.parse().ok())
+        .ok_or_else(|| crate::ServiceError::Internal("seed the demo catalog first: no stock location".into()))?;
+    let category_of = |family: &Family| categories.iter().find(|c| c.handle == family.category).map(|c| c.id);
+    let mut rng = Lcg(0x6275_6c6b ^ start as u64);
+    let mut summary = SeedSummary::default();
+    let mut n = 0;
+    while n < count {
+        let mut tx = db.begin().await?;
+        let mut c = tx.conn();
+        let mut levels = Vec::new();
+        for _ in 0..BULK_BATCH.min(count - n) {
+            let serial = start + n;
+            let family = &FAMILIES[serial % FAMILIES.len()];
+            let base_name = family.names[(serial / FAMILIES.len()) % family.names.len()];
+            let adjective = ADJECTIVES[usize::try_from(rng.next(ADJECTIVES.len() as u64)).unwrap_or(0)];
+            let title = format!("{adjective} {base_name} {serial}");
+            let handle = keel_domain::catalog::Handle::slugify(&title)
+                .map_err(|e| crate::ServiceError::Internal(e.to_string()))?
+                .as_str()
+                .to_string();
+            let id = ProductId::new();
+            let colour = COLOURS[serial % COLOURS.len()];
+            let options = vec![
+                OptionRecord {
+                    id: OptionId::new(),
+                    name: "Size".into(),
+                    values: BULK_SIZES.iter().map(|s| s.to_string()).collect(),
+                },
+                OptionRecord { id: OptionId::new(), name: "Color".into(), values: vec![colour.to_string()] },
+            ];
+            let base = family.base_price + i64::try_from(rng.next(20)).unwrap_or(0) * 100;
+            let variants: Vec<VariantRecord> = BULK_SIZES
+                .iter()
+                .enumerate()
+                .map(|(position, size)| {
+                    let usd = base + i64::try_from(position).unwrap_or(0) * 100;
+                    VariantRecord {
+                        id: VariantId::new(),
+                        product_id: id,
+                        sku: format!("{}-{size}", handle.to_uppercase()),
+                        title: format!("{size} / {colour}"),
+                        options: [("Size".to_string(), size.to_string()), ("Color".to_string(), colour.to_string())]
+                            .into(),
+                        barcode: None,
+                        weight_grams: Some(family.weight_grams),
+                        position: i32::try_from(position).unwrap_or(0),
+                        prices: vec![
+                            Money::new(usd - 1, Currency::USD),
+                            Money::new(local_price(usd, 92), Currency::EUR),
+                            Money::new(local_price(usd, 79), Currency::GBP),
+                        ],
+                        created_at: at,
+                        updated_at: at,
+                    }
+                })
+                .collect();
+            levels.extend(variants.iter().map(|v| (v.id, location, i64::try_from(rng.next(50)).unwrap_or(0))));
+            repo::insert_product(
+                &mut c,
+                &ProductRecord {
+                    id,
+                    handle: handle.clone(),
+                    title: title.clone(),
+                    subtitle: None,
+                    description: format!(
+                        "The {title} in {colour}: one of many generated products that show how Keel behaves with a large catalog."
+                    ),
+                    status: ProductStatus::Published,
+                    metadata: serde_json::json!({"generated": true}),
+                    created_at: at,
+                    updated_at: at,
+                },
+            )
+            .await?;
+            repo::replace_options(&mut c, id, &options).await?;
+            repo::insert_variants(&mut c, &variants).await?;
+            // The demo family member's picture.
+            let picture = base_name.to_lowercase().replace([' ', '&'], "-");
+            let image = ImageRecord {
+                id: ImageId::new(),
+                url: format!("/media/demo/{picture}-1.svg"),
+                alt: Some(title.clone()),
+            };
+            repo::replace_images(&mut c, id, &[image]).await?;
+            repo::replace_tags(&mut c, id, &family.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>()).await?;
+            repo::replace_product_categories(&mut c, id, category_of(family).as_slice()).await?;
+            if !collections.is_empty() && serial % 4 == 0 {
+                repo::replace_product_collections(&mut c, id, &[collections[serial % collections.len()].id]).await?;
+            }
+            summary.products += 1;
+            summary.variants += variants.len();
+            n += 1;
+        }
+        inventory::set_levels(&mut c, &levels, at).await?;
+        tx.commit().await?;
+        progress(SeedProgress::Products { done: n, total: count });
+    }
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

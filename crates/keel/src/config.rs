@@ -83,6 +83,14 @@ pub struct Config {
     pub nats_stream: String,
     /// `KEEL_NATS_SUBJECT_PREFIX`: events go to `{prefix}.{event type}`.
     pub nats_subject_prefix: String,
+    /// `KEEL_REDIS_URL`: `redis://host:port/db` shared by every api node: the response cache's
+    /// second tier and the rate limits' counts (absent: each node keeps its own in memory).
+    pub redis_url: Option<String>,
+    /// `KEEL_REDIS_PREFIX`: put before every Redis key (one Redis for several shops).
+    pub redis_prefix: String,
+    /// `KEEL_REDIS_TIMEOUT_MS`: a Redis call taking longer counts as failed (the node then uses
+    /// its in-process state for a second before trying again).
+    pub redis_timeout_ms: u64,
     /// `KEEL_WEBHOOKS_ALLOW_PRIVATE`: let webhooks target private and loopback addresses.
     pub webhooks_allow_private: bool,
     /// `KEEL_SMTP_URL`: send mail over SMTP (absent: `.eml` files in `{data_dir}/mail`).
@@ -169,6 +177,9 @@ impl Default for Config {
             nats_url: None,
             nats_stream: "KEEL_EVENTS".into(),
             nats_subject_prefix: "keel.events".into(),
+            redis_url: None,
+            redis_prefix: "keel:".into(),
+            redis_timeout_ms: 100,
             webhooks_allow_private: false,
             smtp_url: None,
             mail_from: "Keel <no-reply@keel.localhost>".into(),
@@ -227,6 +238,9 @@ const ENV_KEYS: &[&str] = &[
     "nats_url",
     "nats_stream",
     "nats_subject_prefix",
+    "redis_url",
+    "redis_prefix",
+    "redis_timeout_ms",
     "webhooks_allow_private",
     "smtp_url",
     "mail_from",
@@ -279,6 +293,14 @@ impl Config {
             bail!(
                 "invalid configuration: KEEL_DATABASE_URL (database_url) must start with postgres://, postgresql:// or sqlite://"
             );
+        }
+        if let Some(url) = &self.redis_url
+            && (!url.starts_with("redis://") || keel_platform::redis::check_url(url).is_err())
+        {
+            bail!("invalid configuration: KEEL_REDIS_URL (redis_url) must be a redis://host:port/db address");
+        }
+        if self.redis_timeout_ms == 0 {
+            bail!("invalid configuration: KEEL_REDIS_TIMEOUT_MS (redis_timeout_ms) must be at least 1");
         }
         if self.db_max_connections == 0 {
             bail!("invalid configuration: KEEL_DB_MAX_CONNECTIONS (db_max_connections) must be at least 1");
@@ -352,6 +374,20 @@ impl Config {
         })
     }
 
+    /// Redis when `KEEL_REDIS_URL` is set (it connects on first use: a node starts while Redis is
+    /// down).
+    pub fn redis(&self) -> Option<keel_platform::redis::Redis> {
+        let url = self.redis_url.as_ref()?;
+        // Checked by `validate` when the configuration was loaded.
+        keel_platform::redis::check_url(url).ok()?;
+        keel_platform::redis::Redis::connect(&keel_platform::redis::RedisConfig {
+            url: url.clone(),
+            prefix: self.redis_prefix.clone(),
+            timeout: Duration::from_millis(self.redis_timeout_ms),
+        })
+        .ok()
+    }
+
     pub fn api(&self) -> keel_api::ApiConfig {
         keel_api::ApiConfig {
             body_limit_bytes: self.body_limit_bytes,
@@ -381,6 +417,7 @@ impl Config {
                 max_body_bytes: self.graphql_max_body_bytes,
                 ..Default::default()
             },
+            redis: self.redis(),
         }
     }
 

@@ -8,6 +8,11 @@ use keel_services::demo::SeedProgress;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+/// mimalloc: per-thread free lists suit a server that allocates and frees a request's worth of
+/// small buffers on every request (measured in docs/BENCHMARKS.md against the system allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "keel", version, about = "Keel: a headless commerce backend")]
 struct Cli {
@@ -29,10 +34,15 @@ enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Fill the database with data.
+    #[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["demo", "products"]))]
     Seed {
         /// The demo catalog (only into an empty catalog).
-        #[arg(long, required = true)]
+        #[arg(long)]
         demo: bool,
+        /// Add this many generated products (five variants each) to the catalog, after the demo
+        /// catalog if the database is empty: a large catalog to measure Keel with.
+        #[arg(long, value_name = "N")]
+        products: Option<usize>,
     },
     /// Manage admin API keys.
     Apikey {
@@ -119,14 +129,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!("migrations applied ({} known)", keel_store::MIGRATION_COUNT);
             Ok(())
         }
-        Command::Seed { demo: _ } => {
+        Command::Seed { demo: _, products } => {
             let services = app::open(&config).await?;
             match app::seed_if_empty(&services, print_progress).await? {
                 Some(s) => eprintln!(
                     "\nseeded {} products, {} variants, {} categories, {} collections, {} stock locations",
                     s.products, s.variants, s.categories, s.collections, s.locations
                 ),
-                None => eprintln!("the catalog already has products; demo seed skipped"),
+                None if products.is_none() => eprintln!("the catalog already has products; demo seed skipped"),
+                None => {}
+            }
+            if let Some(count) = products {
+                let started = std::time::Instant::now();
+                let s = keel_services::demo::seed_products(&services.db, count, bulk_progress()).await?;
+                eprintln!(
+                    "\nadded {} products, {} variants in {:.1} s",
+                    s.products,
+                    s.variants,
+                    started.elapsed().as_secs_f64()
+                );
             }
             Ok(())
         }
@@ -201,6 +222,24 @@ async fn serve(config: Config, role: app::Role) -> anyhow::Result<()> {
     eprintln!("  store API  {scheme}://{local}/v1/store/products");
     eprintln!("  API docs   {scheme}://{local}/docs");
     app::run(role, Some(listener), services, &config, app::shutdown_signal()).await
+}
+
+/// Progress of `seed --products`: a line redrawn on a terminal, a line per tenth otherwise.
+fn bulk_progress() -> impl FnMut(SeedProgress) {
+    let tty = std::io::stderr().is_terminal();
+    let mut tenths = 0;
+    move |p| {
+        if let SeedProgress::Products { done, total } = p {
+            let now = done * 10 / total.max(1);
+            if tty {
+                eprint!("\radding products: {done}/{total} ({}%)", done * 100 / total.max(1));
+                let _ = std::io::stderr().flush();
+            } else if now != tenths || done == total {
+                eprintln!("adding products: {done}/{total}");
+            }
+            tenths = now;
+        }
+    }
 }
 
 fn print_progress(p: SeedProgress) {

@@ -83,6 +83,27 @@ async fn quota_is_spent_then_refused(app: &'static common::TestApp) {
     }
     assert_eq!(statuses[3], 429, "{statuses:?}");
     assert!(statuses[..3].iter().all(|s| *s != 429), "{statuses:?}");
+
+    // Through GraphQL, each sign-in counts in the auth class too, even four in one document:
+    // the request passes the default class, the fourth sign-in is refused as REST would refuse it.
+    let sign_in = |alias: &str| {
+        format!(r#"{alias}: logIn(email: "nobody@example.com", password: "wrong password") {{ accessToken }}"#)
+    };
+    let query = format!("mutation {{ {} }}", ["a", "b", "c", "d"].map(sign_in).join(" "));
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("x-forwarded-for", "198.51.100.10")
+        .json(&json!({"query": query}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, body) = common::json_of(response).await;
+    let codes: Vec<&str> =
+        body["errors"].as_array().unwrap().iter().map(|e| e["extensions"]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == "rate_limited").count(), 1, "{codes:?}");
+    assert_eq!(codes.len(), 4, "the other three fail as wrong passwords: {codes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -174,6 +174,19 @@ pub(crate) struct Caller {
     pub staff: Option<Principal>,
     pub client: Option<IpAddr>,
     pub request_id: Option<String>,
+    /// The request's standing with the rate limits (absent when they are off).
+    pub limits: Option<crate::ratelimit::Charge>,
+}
+
+impl Caller {
+    /// Counts a sign-in, registration or checkout against its stricter class, as the REST route
+    /// would (the request as a whole counted as `default`).
+    pub async fn charge(&self, class: crate::ratelimit::Class) -> GqlResult<()> {
+        match &self.limits {
+            Some(limits) => limits.charge(class).await.gql(),
+            None => Ok(()),
+        }
+    }
 }
 
 pub(crate) fn caller<'a>(ctx: &async_graphql::Context<'a>) -> &'a Caller {
@@ -260,6 +273,7 @@ async fn endpoint(
     state: &AppState,
     audience: Audience,
     client: Option<IpAddr>,
+    limits: Option<crate::ratelimit::Charge>,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
@@ -274,6 +288,7 @@ async fn endpoint(
         staff: None,
         client,
         request_id: request_id(headers),
+        limits,
     };
     if headers.contains_key(header::AUTHORIZATION) {
         let authenticated = match (crate::auth::bearer_token(headers), audience) {
@@ -302,10 +317,11 @@ async fn endpoint(
 pub async fn store_endpoint(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    limits: Option<axum::Extension<crate::ratelimit::Charge>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    endpoint(&state, Audience::Store, client, &headers, &body).await
+    endpoint(&state, Audience::Store, client, limits.map(|l| l.0), &headers, &body).await
 }
 
 /// `POST /v1/admin/graphql`: the admin schema. A staff access token or API key; each field needs
@@ -313,10 +329,11 @@ pub async fn store_endpoint(
 pub async fn admin_endpoint(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    limits: Option<axum::Extension<crate::ratelimit::Charge>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    endpoint(&state, Audience::Admin, client, &headers, &body).await
+    endpoint(&state, Audience::Admin, client, limits.map(|l| l.0), &headers, &body).await
 }
 
 /// The page size and the `after` cursor of a list paged by id (newest first), read as REST reads

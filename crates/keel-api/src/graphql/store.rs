@@ -3,6 +3,7 @@
 use super::catalog::{self, ProductArgs, ProductFilter, ProductNode, ProductSort};
 use super::error::OrGql;
 use super::{GqlResult, caller, id_connection, id_page};
+use crate::ratelimit::Class;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, SimpleObject};
 use keel_domain::catalog::view::{Category, Collection};
@@ -153,18 +154,23 @@ pub struct StoreMutation;
 impl StoreMutation {
     /// Create a customer account (then `logIn`).
     async fn register(&self, ctx: &Context<'_>, input: Register) -> GqlResult<Customer> {
-        caller(ctx).services.customers.register(input).await.gql()
+        let c = caller(ctx);
+        c.charge(Class::Auth).await?;
+        c.services.customers.register(input).await.gql()
     }
 
     /// Exchange email and password for tokens; send the access token as `Authorization: Bearer …`.
     async fn log_in(&self, ctx: &Context<'_>, email: String, password: String) -> GqlResult<TokenPair> {
         let c = caller(ctx);
+        c.charge(Class::Auth).await?;
         c.services.customers.login(&email, &password, c.client).await.gql()
     }
 
     /// A new token pair for a refresh token (which is then spent).
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> GqlResult<TokenPair> {
-        caller(ctx).services.customers.refresh(&refresh_token).await.gql()
+        let c = caller(ctx);
+        c.charge(Class::Auth).await?;
+        c.services.customers.refresh(&refresh_token).await.gql()
     }
 
     /// End the signed-in customer's session.
@@ -249,6 +255,7 @@ impl StoreMutation {
         input: CheckoutInput,
     ) -> GqlResult<Order> {
         let c = caller(ctx);
+        c.charge(Class::Checkout).await?;
         let (order, _replayed) =
             c.services.checkout.checkout(cart_id, c.customer, &idempotency_key, input).await.gql()?;
         Ok(order)

@@ -44,6 +44,34 @@ pub async fn nats_url() -> Option<String> {
     }
 }
 
+/// A Redis URL and a fresh key prefix for one test, or `None` when Redis is unavailable outside CI.
+pub async fn redis() -> Option<(String, String)> {
+    let url = std::env::var("KEEL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let answered = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), answered).await {
+        Ok(Ok(_)) => Some((url, format!("keel_test_{}:", uuid::Uuid::new_v4().simple()))),
+        outcome if in_ci() => panic!("CI=true but Redis at {url} is unreachable: {outcome:?}"),
+        _ => {
+            eprintln!("Redis suite NOT RUN: cannot reach {url}; set KEEL_TEST_REDIS_URL");
+            None
+        }
+    }
+}
+
+/// Deletes a test's Redis keys (those under `prefix`).
+pub async fn drop_redis_keys(url: &str, prefix: &str) {
+    let client = redis::Client::open(url).expect("redis url");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("keys");
+    if !keys.is_empty() {
+        redis::cmd("DEL").arg(keys).query_async::<i64>(&mut conn).await.expect("del");
+    }
+}
+
 /// Deletes a test's JetStream stream.
 pub async fn drop_stream(url: &str, stream: &str) {
     let client = async_nats::connect(url).await.expect("nats");
