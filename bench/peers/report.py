@@ -95,11 +95,13 @@ try:
     rev = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
 except OSError:
     rev = "?"
+if os.environ.get("BIN_DIR"):  # a prebuilt binary need not be this tree's
+    rev = f"binary from {os.environ['BIN_DIR']}, tree {rev}"
 keel_psv = read_psv("keel")
 peer_psv = {p: read_psv(p) for p in ("vendure", "medusa")}
 
 print(f"\nMachine: {machine}. PostgreSQL {pg_version} on 127.0.0.1 for all three; client, servers and "
-      f"PostgreSQL share the cores. Keel {rev}, {NAMES['vendure']}, {NAMES['medusa']}.")
+      f"PostgreSQL share the cores. Keel ({rev}), {NAMES['vendure']}, {NAMES['medusa']}.")
 print(f"Each scenario: {env['WARMUP']} warm-up, then `wrk -t{env['THREADS']} -c{env['CONNS']} -d{env['DURATION']} "
       f"--latency --timeout {env['WRK_TIMEOUT']}`. ok/s = 2xx answers with the expected content per second "
       "(add to cart: successful adds). RSS = peak during the measured run, every process of the deployment.\n")
