@@ -6,9 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
-echo "building release binaries…" >&2
-cargo build --release --quiet -p keel
-BIN="$CARGO_TARGET_DIR/release"
+if [ -n "${BIN_DIR:-}" ]; then
+  BIN="$BIN_DIR"
+else
+  echo "building release binaries…" >&2
+  cargo build --release --quiet -p keel
+  BIN="$CARGO_TARGET_DIR/release"
+fi
 . bench/lib.sh
 bench_workdir
 python3 - "$BIN/keel" "$work" "$RUNS" <<'PY'

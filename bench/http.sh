@@ -4,6 +4,7 @@
 #
 #   bench/http.sh                  # 10 s per scenario, 64 connections, 2 wrk threads
 #   DURATION=30s CONNS=128 bench/http.sh
+#   BIN_DIR=/path/to/release bench/http.sh   # prebuilt keel and keel-bench-bare
 #
 # Prints a Markdown table and writes bench/results/http-ENGINE.json and docs/bench/http-ENGINE.svg
 # (a chart), ENGINE being sqlite, or postgres when KEEL_DATABASE_URL points at an (empty) database.
@@ -17,9 +18,13 @@ THREADS="${THREADS:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-echo "building release binaries…" >&2
-cargo build --release --quiet -p keel -p keel-bench-bare
-BIN="$CARGO_TARGET_DIR/release"
+if [ -n "${BIN_DIR:-}" ]; then
+  BIN="$BIN_DIR" # prebuilt: keel and keel-bench-bare
+else
+  echo "building release binaries…" >&2
+  cargo build --release --quiet -p keel -p keel-bench-bare
+  BIN="$CARGO_TARGET_DIR/release"
+fi
 
 
 . bench/lib.sh

@@ -47,6 +47,7 @@ if [ "$engine" = postgres ] && [ -z "${KEEL_SCALE_DATABASE_URL:-}" ]; then
 fi
 demo_url="${KEEL_DATABASE_URL:-}"
 large_url="${KEEL_SCALE_DATABASE_URL:-}"
+unset KEEL_DATABASE_URL
 export KEEL_CACHE_MAX_BYTES=0 KEEL_LOG=warn
 
 # run_size NAME DATA_DIR DATABASE_URL: measures one Keel; appends JSON lines to $results.
@@ -56,7 +57,7 @@ run_size() {
   local started_ns ready_ms port
   port="$(free_port)"
   started_ns="$(date +%s%N)"
-  KEEL_DATABASE_URL="$url" KEEL_DATA_DIR="$data" KEEL_ADDR="127.0.0.1:$port" "$BIN/keel" serve >"$work/$name.log" 2>&1 &
+  env ${url:+KEEL_DATABASE_URL="$url"} KEEL_DATA_DIR="$data" KEEL_ADDR="127.0.0.1:$port" "$BIN/keel" serve >"$work/$name.log" 2>&1 &
   local pid=$!; pids+=("$pid")
   base="http://127.0.0.1:$port"
   # Ready once the search index is built: a search answers.
@@ -98,12 +99,12 @@ with_size() {
 }
 
 echo "== demo catalog" >&2
-KEEL_DATABASE_URL="$demo_url" KEEL_DATA_DIR="$work/demo" "$BIN/keel" seed --demo 2>/dev/null
+env ${demo_url:+KEEL_DATABASE_URL="$demo_url"} KEEL_DATA_DIR="$work/demo" "$BIN/keel" seed --demo >/dev/null 2>&1
 run_size demo "$work/demo" "$demo_url"
 
 echo "== demo catalog + $PRODUCTS generated products" >&2
 seed_started="$(date +%s%N)"
-KEEL_DATABASE_URL="$large_url" KEEL_DATA_DIR="$work/large" "$BIN/keel" seed --products "$PRODUCTS"
+env ${large_url:+KEEL_DATABASE_URL="$large_url"} KEEL_DATA_DIR="$work/large" "$BIN/keel" seed --products "$PRODUCTS"
 seed_ms=$(( ($(date +%s%N) - seed_started) / 1000000 ))
 run_size large "$work/large" "$large_url"
 

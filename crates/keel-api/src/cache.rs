@@ -84,6 +84,10 @@ pub struct ResponseCache {
     tier: Option<SharedTier>,
 }
 
+/// The tier's name in Redis, with the version of [`encode`]'s format: a node that writes another
+/// format uses other keys, so nodes of two releases side by side never misread each other.
+const TIER: &str = "http-shared-v1";
+
 /// What an event makes stale.
 enum Stale {
     Tags(Vec<String>),
@@ -111,7 +115,12 @@ impl ResponseCache {
     pub fn new(config: CacheConfig, shared: Option<keel_platform::redis::Redis>) -> ResponseCache {
         let weigh = |r: &Arc<CachedResponse>| u32::try_from(r.body.len() + 512).unwrap_or(u32::MAX);
         let cache = TaggedCache::new("http", config, weigh);
-        let tier = shared.filter(|_| cache.enabled()).map(|redis| SharedTier::new(redis, "http-shared", config.ttl));
+        let tier = shared.filter(|_| cache.enabled()).map(|redis| SharedTier::new(redis, TIER, config.ttl));
+        // A starting node cannot know what it missed while it was down (an invalidation lost
+        // while Redis was unreachable, a `keel seed`): it drops the shared tier once.
+        if let Some(tier) = &tier {
+            tier.invalidate_all();
+        }
         ResponseCache { cache, tier }
     }
 
@@ -121,13 +130,15 @@ impl ResponseCache {
         match stale(event) {
             Some(Stale::Tags(tags)) => {
                 if let Some(tier) = &self.tier {
-                    tier.invalidate(tags.clone());
+                    tier.invalidate(Some(&event.id.to_string()), tags.clone());
                 }
                 self.cache.invalidate(&tags);
             }
             Some(Stale::All) => {
                 if let Some(tier) = &self.tier {
-                    tier.invalidate_all();
+                    // `bus.resync` is this node's own news: never deduplicated.
+                    let event = (event.event_type != keel_domain::event::RESYNC).then(|| event.id.to_string());
+                    tier.invalidate(event.as_deref(), vec!["*".to_string()]);
                 }
                 self.cache.invalidate_all();
             }
@@ -158,7 +169,9 @@ pub async fn respond(State(cache): State<ResponseCache>, req: Request, next: Nex
         return next.run(req).await;
     }
     let key = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |pq| pq.as_str().to_string());
-    let (kept, outcome) = cache.cache.get_or_load(&key, || load(req, next, cache.tier.as_ref(), &key)).await;
+    // Search answers depend on this node's index: never shared, so not looked for either.
+    let tier = cache.tier.as_ref().filter(|_| !req.uri().path().starts_with("/v1/store/search"));
+    let (kept, outcome) = cache.cache.get_or_load(&key, || load(req, next, tier, &key)).await;
     let mut response = Response::new(Body::from(kept.body.clone()));
     *response.status_mut() = kept.status;
     *response.headers_mut() = kept.headers.clone();
@@ -239,14 +252,18 @@ async fn run_handler(req: Request, next: Next) -> Loaded<Arc<CachedResponse>> {
     }
 }
 
-/// A kept answer and its tags as bytes for the shared tier: the status, then length-prefixed
-/// header names and values and tags, then the body.
+/// The version of [`encode`]'s format (also in the tier's name, [`TIER`]).
+const FORMAT: u8 = 1;
+
+/// A kept answer and its tags as bytes for the shared tier: the format, the status, then
+/// length-prefixed header names and values and tags, then the body.
 fn encode(kept: &CachedResponse, tags: &[String]) -> Vec<u8> {
     fn put(out: &mut Vec<u8>, bytes: &[u8]) {
         out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
         out.extend_from_slice(bytes);
     }
     let mut out = Vec::with_capacity(kept.body.len() + 512);
+    out.push(FORMAT);
     out.extend_from_slice(&kept.status.as_u16().to_le_bytes());
     out.extend_from_slice(&(kept.headers.len() as u32).to_le_bytes());
     for (name, value) in &kept.headers {
@@ -278,6 +295,9 @@ fn decode(bytes: &[u8]) -> Option<(CachedResponse, Vec<String>)> {
         }
     }
     let mut r = Reader(bytes);
+    if r.take(1)? != [FORMAT] {
+        return None;
+    }
     let status = StatusCode::from_u16(u16::from_le_bytes(r.take(2)?.try_into().ok()?)).ok()?;
     let mut headers = HeaderMap::new();
     for _ in 0..r.count()? {

@@ -11,8 +11,9 @@
 //!   so neither many addresses sharing a key nor many (perhaps invented) keys from one address
 //!   get more than one quota. IPv6 clients count per /64.
 //!
-//! GraphQL requests count in the `default` class whatever their operations (the sign-in
-//! throttle and per-field guards still apply inside).
+//! A GraphQL request counts in the `default` class as a whole, and each sign-in, registration,
+//! token refresh and checkout inside it counts in its stricter class too ([`Charge`]), so an
+//! operation costs the same through either API.
 //!
 //! Health, readiness, metrics and static assets are never limited. Each limited answer carries
 //! `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers); a refused one is a

@@ -315,6 +315,9 @@ pub struct SharedTier {
     redis: crate::redis::Redis,
     name: &'static str,
     ttl: Duration,
+    /// `{prefix}{name}:t:` (tag versions) and `{prefix}{name}:gen` (the counter).
+    tag_prefix: Arc<str>,
+    counter: Arc<str>,
     state: Arc<TierState>,
 }
 
@@ -327,6 +330,15 @@ struct TierState {
     failures: AtomicU64,
     healed: AtomicU64,
     healing: AtomicBool,
+}
+
+/// Lowers a fence when dropped.
+struct Fence<'a>(&'a TierState);
+
+impl Drop for Fence<'_> {
+    fn drop(&mut self) {
+        self.0.fences.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What the tier had.
@@ -351,20 +363,25 @@ pub enum TierHealth {
 /// The invalidation counter seen by a miss.
 pub struct TierGeneration(Vec<u8>);
 
+// Without the counter (a Redis that lost its state) nothing stored is trusted and nothing is
+// stored, until a node's invalidation creates it again (every node bumps `*` when it starts).
 const TIER_GET: &str = r"
-local e = redis.call('HMGET', KEYS[1], 'b', 'c')
-if e[1] then
+local g = redis.call('GET', ARGV[2])
+if not g then return {0, ''} end
+local check = redis.call('HGET', KEYS[1], 'c')
+if check then
   local fresh = true
-  for tag, version in string.gmatch(e[2], '([^|=]+)=([^|]*)') do
+  for tag, version in string.gmatch(check, '([^|=]+)=([^|]*)') do
     if (redis.call('GET', ARGV[1] .. tag) or '0') ~= version then fresh = false break end
   end
-  if fresh then return {1, e[1]} end
+  if fresh then return {1, redis.call('HGET', KEYS[1], 'b')} end
 end
-return {0, redis.call('GET', ARGV[2]) or '0'}
+return {0, g}
 ";
 
 const TIER_PUT: &str = r"
-if (redis.call('GET', ARGV[2]) or '0') ~= ARGV[3] then return 0 end
+local g = redis.call('GET', ARGV[2])
+if not g or g ~= ARGV[3] then return 0 end
 local check = {'*=' .. (redis.call('GET', ARGV[1] .. '*') or '0')}
 for i = 6, #ARGV do
   check[#check + 1] = ARGV[i] .. '=' .. (redis.call('GET', ARGV[1] .. ARGV[i]) or '0')
@@ -374,14 +391,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 ";
 
+// ARGV[3]: the event's key when it may arrive more than once (every node sends the events it
+// hears): the first lands, later ones are acknowledged without bumping again. Version keys do
+// not expire (one per product and variant at most), so a version is never forgotten. A lost
+// counter starts again from Redis's clock in microseconds, above any value it had before, so no
+// version is ever given out twice.
 const TIER_INVALIDATE: &str = r"
+if ARGV[3] ~= '' and not redis.call('SET', ARGV[3], '1', 'NX', 'PX', 600000) then return 0 end
+if not redis.call('GET', ARGV[2]) then
+  local t = redis.call('TIME')
+  redis.call('SET', ARGV[2], string.format('%d%06d', tonumber(t[1]), tonumber(t[2])))
+end
 local g = redis.call('INCR', ARGV[2])
 for i = 4, #ARGV do
-  if ARGV[i] == '*' then
-    redis.call('SET', ARGV[1] .. '*', g)
-  else
-    redis.call('SET', ARGV[1] .. ARGV[i], g, 'PX', ARGV[3])
-  end
+  redis.call('SET', ARGV[1] .. ARGV[i], g)
 end
 return g
 ";
@@ -396,7 +419,9 @@ const TIER_MAX_KEY: usize = 512;
 impl SharedTier {
     /// A tier named `name` (its key space and metrics label) whose entries live at most `ttl`.
     pub fn new(redis: crate::redis::Redis, name: &'static str, ttl: Duration) -> SharedTier {
-        SharedTier { redis, name, ttl, state: Arc::default() }
+        let tag_prefix = Arc::from(redis.key(&format!("{name}:t:")));
+        let counter = Arc::from(redis.key(&format!("{name}:gen")));
+        SharedTier { redis, name, ttl, tag_prefix, counter, state: Arc::default() }
     }
 
     /// Whether reads use the tier now, or why not.
@@ -411,12 +436,7 @@ impl SharedTier {
     }
 
     fn usable(&self) -> bool {
-        self.state.fences.load(Ordering::Acquire) == 0
-            && self.state.failures.load(Ordering::Acquire) == self.state.healed.load(Ordering::Acquire)
-    }
-
-    fn keys(&self) -> (String, String) {
-        (self.redis.key(&format!("{}:t:", self.name)), self.redis.key(&format!("{}:gen", self.name)))
+        self.health() == TierHealth::Ready
     }
 
     /// The entry under `key`, if it is there and fresh.
@@ -424,9 +444,8 @@ impl SharedTier {
         if !self.usable() || key.len() > TIER_MAX_KEY {
             return self.counted(TierRead::Skipped);
         }
-        let (tags, generation) = self.keys();
         let mut call = TIER_SCRIPTS[0].prepare_invoke();
-        call.key(self.redis.key(&format!("{}:e:{key}", self.name))).arg(tags).arg(generation);
+        call.key(self.redis.key(&format!("{}:e:{key}", self.name))).arg(&*self.tag_prefix).arg(&*self.counter);
         let read = match self.redis.run::<(i64, Vec<u8>)>("cache_get", &call).await {
             Ok((1, value)) => TierRead::Hit(value),
             Ok((_, generation)) => TierRead::Miss(TierGeneration(generation)),
@@ -455,11 +474,10 @@ impl SharedTier {
         if !self.usable() || key.len() > TIER_MAX_KEY || tags.iter().any(|t| t.contains(['|', '=']) || t.is_empty()) {
             return;
         }
-        let (tag_prefix, counter) = self.keys();
         let mut call = TIER_SCRIPTS[1].prepare_invoke();
         call.key(self.redis.key(&format!("{}:e:{key}", self.name)))
-            .arg(tag_prefix)
-            .arg(counter)
+            .arg(&*self.tag_prefix)
+            .arg(&*self.counter)
             .arg(generation.0)
             .arg(self.ttl.as_millis() as u64)
             .arg(value);
@@ -469,34 +487,45 @@ impl SharedTier {
         let _ = self.redis.run::<i64>("cache_put", &call).await;
     }
 
-    /// Gives `tags` new versions. Reads on this node skip the tier until Redis has them.
-    pub fn invalidate(&self, tags: Vec<String>) {
+    /// Gives `tags` new versions because of the event `event` (its id: every node sends the
+    /// events it hears, and the first to land does it for all). Reads on this node skip the tier
+    /// until Redis has them.
+    pub fn invalidate(&self, event: Option<&str>, tags: Vec<String>) {
+        // Raised before anything is spawned: a read on this node after this call skips the tier.
         self.state.fences.fetch_add(1, Ordering::AcqRel);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.state.failures.fetch_add(1, Ordering::AcqRel);
+            self.state.fences.fetch_sub(1, Ordering::AcqRel);
+            return;
+        };
         let tier = self.clone();
-        tokio::spawn(async move {
-            let sent = tier.send_invalidation(&tags).await;
-            if !sent {
-                tier.state.failures.fetch_add(1, Ordering::AcqRel);
-                tier.heal();
+        let event = event.map(|id| self.redis.key(&format!("{}:ev:{id}", self.name)));
+        runtime.spawn(async move {
+            // Dropped when the task ends however it ends, so no fence stays up.
+            let _fence = Fence(&tier.state);
+            // Invalidations are not urgent but must land: one retry before giving the tier up.
+            for _ in 0..2 {
+                if tier.send_invalidation(event.as_deref(), &tags).await {
+                    return;
+                }
             }
-            tier.state.fences.fetch_sub(1, Ordering::AcqRel);
+            tier.state.failures.fetch_add(1, Ordering::AcqRel);
+            tier.heal();
         });
     }
 
     /// Drops every entry (gives `*`, every entry's tag, a new version).
     pub fn invalidate_all(&self) {
-        self.invalidate(vec!["*".to_string()]);
+        self.invalidate(None, vec!["*".to_string()]);
     }
 
-    async fn send_invalidation(&self, tags: &[String]) -> bool {
-        let (tag_prefix, counter) = self.keys();
+    async fn send_invalidation(&self, event: Option<&str>, tags: &[String]) -> bool {
         let mut call = TIER_SCRIPTS[2].prepare_invoke();
-        // A tag's version must outlive every entry that recorded the one before it.
-        call.arg(tag_prefix).arg(counter).arg((self.ttl * 2).as_millis() as u64 + 60_000);
+        call.arg(&*self.tag_prefix).arg(&*self.counter).arg(event.unwrap_or(""));
         for tag in tags {
             call.arg(tag.as_str());
         }
-        self.redis.run::<i64>("cache_invalidate", &call).await.is_ok()
+        self.redis.run_background::<i64>("cache_invalidate", &call).await.is_ok()
     }
 
     /// Retries `invalidate_all` every second until one goes through after the last failure,
@@ -510,7 +539,7 @@ impl SharedTier {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let seen = tier.state.failures.load(Ordering::Acquire);
-                if !tier.send_invalidation(&["*".to_string()]).await {
+                if !tier.send_invalidation(None, &["*".to_string()]).await {
                     continue;
                 }
                 tier.state.healed.store(seen, Ordering::Release);

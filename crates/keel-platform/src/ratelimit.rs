@@ -25,14 +25,15 @@ pub struct Quota {
 
 impl Quota {
     /// Parses `LIMIT/SECONDS`, e.g. `600/60` (600 requests a minute): a window of at most a
-    /// week, and at most a million requests a second.
+    /// week, and at most a thousand requests a second (an interval of a millisecond or more, which
+    /// the shared counts keep exactly).
     pub fn parse(text: &str) -> Result<Quota, String> {
         let bad =
             || format!("{text:?} is not a quota such as \"600/60\" (requests per seconds, a window of 1 s to a week)");
         let (limit, secs) = text.trim().split_once('/').ok_or_else(bad)?;
         let limit: u32 = limit.trim().parse().map_err(|_| bad())?;
         let secs: u64 = secs.trim().trim_end_matches('s').parse().map_err(|_| bad())?;
-        if limit == 0 || secs == 0 || secs > 7 * 24 * 3600 || u64::from(limit) > secs * 1_000_000 {
+        if limit == 0 || secs == 0 || secs > 7 * 24 * 3600 || u64::from(limit) > secs * 1_000 {
             return Err(bad());
         }
         Ok(Quota { limit, window: Duration::from_secs(secs) })
@@ -252,7 +253,7 @@ mod tests {
     fn quotas_parse_from_config() {
         assert_eq!(Quota::parse("600/60").unwrap(), Quota { limit: 600, window: Duration::from_secs(60) });
         assert_eq!(Quota::parse(" 5 / 1s ").unwrap(), Quota { limit: 5, window: Duration::from_secs(1) });
-        for bad in ["", "60", "0/60", "60/0", "x/60", "60/y", "1/18446744073709551615", "2000000000/1"] {
+        for bad in ["", "60", "0/60", "60/0", "x/60", "60/y", "1/18446744073709551615", "2000000000/1", "1001/1"] {
             assert!(Quota::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// Where Redis is and how long to wait for it.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `redis://host:port/db` (or `rediss://` for TLS).
+    /// `redis://host:port/db` (Redis 6.2 or later: the scripts read its clock).
     pub url: String,
     /// Put before every key.
     pub prefix: String,
@@ -109,6 +109,34 @@ impl Redis {
         }
     }
 
+    /// Whether calls fail at once now (a recent failure).
+    pub fn circuit_is_open(&self) -> bool {
+        self.circuit.open_until.load(Ordering::Relaxed) > self.now_ms()
+    }
+
+    /// Runs a script that is not on a request's path (a cache invalidation): it waits longer
+    /// (ten times the timeout, at least a second), ignores the circuit and does not open it, so
+    /// one slow request-path call does not make it fail, nor its failure the requests'.
+    pub async fn run_background<T: FromRedisValue>(
+        &self,
+        op: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, Unavailable> {
+        let mut conn = self.conn.clone();
+        let patience = (self.timeout * 10).max(Duration::from_secs(1));
+        let outcome = match tokio::time::timeout(patience, invocation.invoke_async::<T>(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("timed out".to_string()),
+        };
+        let result = if outcome.is_ok() { "ok" } else { "error" };
+        metrics::counter!("keel_redis_calls_total", "op" => op, "result" => result).increment(1);
+        outcome.map_err(|why| {
+            tracing::warn!(op, why, "Redis failed");
+            Unavailable
+        })
+    }
+
     /// Whether Redis answers now (readiness).
     pub async fn ping(&self) -> Result<(), Unavailable> {
         let mut conn = self.conn.clone();
@@ -148,6 +176,8 @@ impl Redis {
         let was = self.circuit.open_until.swap(self.now_ms() + OPEN_FOR.as_millis() as u64, Ordering::AcqRel);
         if was == 0 {
             tracing::warn!(op, why, "Redis failed: using in-process state until it answers again");
+        } else {
+            tracing::debug!(op, why, "Redis failed again");
         }
         Unavailable
     }

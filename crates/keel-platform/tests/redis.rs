@@ -92,13 +92,13 @@ async fn entries_are_shared_until_a_tag_they_carry_gets_a_new_version() {
     let a = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
     let b = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
 
-    let seen = miss(&a, "/p/1").await;
+    let seen = miss_after_start(&a).await;
     a.put("/p/1", seen, b"one", &tags(&["p:1", "lists"])).await;
     let seen = miss(&a, "/p/2").await;
     a.put("/p/2", seen, b"two", &tags(&["p:2"])).await;
     assert_eq!(hit(&b, "/p/1").await, "one", "another node reads what this one stored");
 
-    b.invalidate(tags(&["p:1"]));
+    b.invalidate(None, tags(&["p:1"]));
     // The fence is up at once on the invalidating node: no read of the tier until Redis has it.
     assert!(matches!(b.get("/p/2").await, TierRead::Skipped));
     assert!(matches!(settled(&b, "/p/1").await, TierRead::Miss(_)), "the entry carrying p:1 is stale");
@@ -110,14 +110,128 @@ async fn entries_are_shared_until_a_tag_they_carry_gets_a_new_version() {
 }
 
 #[tokio::test]
+async fn an_event_heard_by_every_node_lands_once() {
+    let Some((redis, _)) = redis().await else { return };
+    let a = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
+    let b = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
+    a.invalidate_all();
+    let _ = settled(&a, "/x").await;
+
+    // A commits an event and sends it; an entry is stored after it landed.
+    a.invalidate(Some("evt_1"), tags(&["p:1"]));
+    let seen = match settled(&a, "/p/1").await {
+        TierRead::Miss(seen) => seen,
+        _ => panic!("a miss"),
+    };
+    a.put("/p/1", seen, b"after the change", &tags(&["p:1"])).await;
+    // B hears the same event later (from the bus): its fence lifts, the fresh entry stays.
+    b.invalidate(Some("evt_1"), tags(&["p:1"]));
+    assert!(matches!(b.get("/p/1").await, TierRead::Skipped), "fenced until Redis acknowledged");
+    match settled(&b, "/p/1").await {
+        TierRead::Hit(v) => assert_eq!(v, b"after the change"),
+        _ => panic!("the event bumped the versions twice"),
+    }
+    clean(&redis).await;
+}
+
+#[tokio::test]
+async fn a_failed_invalidation_leaves_the_tier_unread_until_one_for_everything_lands() {
+    let Some((redis, url)) = redis().await else { return };
+    let tier = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
+    let seen = miss_after_start(&tier).await;
+    tier.put("/p/1", seen, b"one", &tags(&["p:1"])).await;
+    assert_eq!(hit(&tier, "/p/1").await, "one");
+
+    // The counter is broken (not a number): invalidations fail inside Redis.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let counter = redis.key("t:gen");
+    redis::cmd("SET").arg(&counter).arg("not a number").query_async::<()>(&mut conn).await.unwrap();
+    tier.invalidate(None, tags(&["p:1"]));
+    wait_for(&tier, TierHealth::Dirty).await;
+    assert!(matches!(tier.get("/p/1").await, TierRead::Skipped), "a tier that missed an invalidation is not read");
+
+    // Repaired: the next retry (every second) bumps `*`, and every older entry is stale.
+    redis::cmd("DEL").arg(&counter).query_async::<()>(&mut conn).await.unwrap();
+    wait_for(&tier, TierHealth::Ready).await;
+    assert!(matches!(tier.get("/p/1").await, TierRead::Miss(_)));
+    clean(&redis).await;
+}
+
+/// A miss on a tier whose counter exists (a starting node's `invalidate_all` creates it).
+async fn miss_after_start(tier: &SharedTier) -> keel_platform::cache::TierGeneration {
+    tier.invalidate_all();
+    match settled(tier, "/p/1").await {
+        TierRead::Miss(seen) => seen,
+        _ => panic!("a miss"),
+    }
+}
+
+async fn wait_for(tier: &SharedTier, health: TierHealth) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tier.health() != health {
+        assert!(tokio::time::Instant::now() < deadline, "the tier never became {health:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn without_its_counter_redis_is_not_trusted() {
+    let Some((redis, url)) = redis().await else { return };
+    let tier = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
+    let seen = miss_after_start(&tier).await;
+    tier.put("/p/1", seen, b"one", &tags(&["p:1"])).await;
+    // Redis lost the counter (and, say, a version key) but kept the entry.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("DEL").arg(redis.key("t:gen")).query_async::<()>(&mut conn).await.unwrap();
+    let seen = miss(&tier, "/p/1").await;
+    tier.put("/p/1", seen, b"two", &tags(&["p:1"])).await;
+    assert!(matches!(tier.get("/p/1").await, TierRead::Miss(_)), "nothing is stored either");
+    clean(&redis).await;
+}
+
+/// A Redis that accepts connections and never answers: the first call waits its timeout, then
+/// the circuit is open and calls fail without sending anything.
+#[tokio::test]
+async fn a_silent_redis_costs_one_timeout_then_nothing() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let url = format!("redis://127.0.0.1:{port}");
+    // A timeout far longer than a call that does not wait for it.
+    let silent =
+        Redis::connect(&RedisConfig { url, prefix: "keel_test_silent:".into(), timeout: Duration::from_secs(3) })
+            .unwrap();
+    let limiter = Limiter::shared(silent.clone());
+    let quota = Quota { limit: 2, window: Duration::from_secs(60) };
+    let key = vec!["default|ip:203.0.113.10".to_string()];
+    assert!(limiter.check(&key, quota).await.allowed, "counted in process when Redis does not answer");
+    assert!(silent.circuit_is_open());
+    let open = std::time::Instant::now();
+    assert!(limiter.check(&key, quota).await.allowed);
+    assert!(!limiter.check(&key, quota).await.allowed, "the in-process quota applies");
+    assert!(open.elapsed() < Duration::from_secs(1), "calls while the circuit is open do not wait for Redis");
+}
+
+#[tokio::test]
 async fn a_load_that_overlapped_an_invalidation_is_not_stored() {
     let Some((redis, _)) = redis().await else { return };
     let a = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
     let b = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
 
     // A misses and starts loading; meanwhile B hears of a change to something else entirely.
-    let seen = miss(&a, "/p/1").await;
-    b.invalidate(tags(&["p:9"]));
+    let seen = miss_after_start(&a).await;
+    b.invalidate(None, tags(&["p:9"]));
     assert!(matches!(settled(&b, "/other").await, TierRead::Miss(_)));
     a.put("/p/1", seen, b"maybe stale", &tags(&["p:1"])).await;
     assert!(matches!(a.get("/p/1").await, TierRead::Miss(_)), "refused: the load may have read the change");
@@ -133,7 +247,7 @@ async fn a_load_that_overlapped_an_invalidation_is_not_stored() {
 async fn with_redis_unreachable_the_tier_is_skipped_and_stays_skipped_after_a_lost_invalidation() {
     let down = SharedTier::new(unreachable(), "t", Duration::from_secs(60));
     assert!(matches!(down.get("/p/1").await, TierRead::Skipped));
-    down.invalidate(tags(&["p:1"]));
+    down.invalidate(None, tags(&["p:1"]));
     assert_eq!(down.health(), TierHealth::Fenced);
     // The invalidation cannot land: the tier is not read again until an invalidate_all does.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -272,13 +272,19 @@ impl CartService {
         self.view(&mut c, row).await
     }
 
-    /// Checks that `quantity` of `variant` in total can be sold in the cart's region.
-    async fn check_stock(c: &mut Conn<'_>, cart: &repo::CartRow, variant: VariantId, quantity: i64) -> Result<()> {
+    /// Checks that `quantity` of `variant` in total can be sold in the cart's region; answers the
+    /// region (read for this, and needed again to price the cart).
+    async fn check_stock(
+        c: &mut Conn<'_>,
+        cart: &repo::CartRow,
+        variant: VariantId,
+        quantity: i64,
+    ) -> Result<regions::RegionRecord> {
         let region = Self::region(c, &cart.region_id).await?;
         let locations = (!region.location_ids.is_empty()).then_some(region.location_ids.as_slice());
         match InventoryService::sellable(c, variant, locations).await? {
             Some(available) if available < quantity => Err(insufficient()),
-            _ => Ok(()),
+            _ => Ok(region),
         }
     }
 
@@ -291,7 +297,8 @@ impl CartService {
         let variant = keel_store::catalog::find_variant(&mut c, input.variant_id)
             .await?
             .ok_or_else(|| ServiceError::invalid("variant_id", "no such variant"))?;
-        let published = keel_store::catalog::find_product(&mut c, variant.product_id)
+        // The product's row only: its relations are not needed to know it is for sale.
+        let published = keel_store::catalog::find_product_with(&mut c, variant.product_id, &[])
             .await?
             .is_some_and(|p| p.status == keel_domain::catalog::ProductStatus::Published);
         if !published {
@@ -313,7 +320,7 @@ impl CartService {
         if total as u32 > MAX_QUANTITY {
             return Err(ServiceError::invalid("quantity", format!("a line holds at most {MAX_QUANTITY}")));
         }
-        Self::check_stock(&mut c, &cart, input.variant_id, i64::from(total)).await?;
+        let region = Self::check_stock(&mut c, &cart, input.variant_id, i64::from(total)).await?;
         let at = now();
         let line = repo::LineRow {
             id: CartLineId::new().to_string(),
@@ -326,7 +333,7 @@ impl CartService {
         repo::add_quantity(&mut c, &line).await?;
         cart.updated_at = at;
         repo::update(&mut c, &cart).await?;
-        let view = self.view(&mut c, cart).await?;
+        let view = self.priced_in(&mut c, cart, Some(region)).await?.0;
         tx.commit().await?;
         Ok(view)
     }
@@ -348,14 +355,16 @@ impl CartService {
             lines.iter().find(|l| l.id == line.to_string()).ok_or(ServiceError::NotFound { entity: "cart line" })?;
         let variant =
             VariantId::parse(&current.variant_id).map_err(|_| ServiceError::Internal("stored variant id".into()))?;
-        if quantity > current.quantity {
-            Self::check_stock(&mut c, &cart, variant, i64::from(quantity)).await?;
-        }
+        let region = if quantity > current.quantity {
+            Some(Self::check_stock(&mut c, &cart, variant, i64::from(quantity)).await?)
+        } else {
+            None
+        };
         let at = now();
         repo::set_quantity(&mut c, &cart.id, &line.to_string(), quantity, at).await?;
         cart.updated_at = at;
         repo::update(&mut c, &cart).await?;
-        let view = self.view(&mut c, cart).await?;
+        let view = self.priced_in(&mut c, cart, region).await?.0;
         tx.commit().await?;
         Ok(view)
     }
@@ -545,7 +554,7 @@ impl CartService {
     /// The lines priced with their discounts (to price shipping options).
     async fn discounted(&self, c: &mut Conn<'_>, row: &repo::CartRow) -> Result<Priced> {
         let groups = Self::groups(c, row).await?;
-        let mut priced = self.price_lines(c, row, &groups).await?;
+        let mut priced = self.price_lines(c, row, &groups, None).await?;
         self.discount(c, row, &groups, &mut priced, None).await?;
         Ok(priced)
     }
@@ -587,8 +596,17 @@ impl CartService {
     }
 
     /// Prices the cart's lines before promotions: a fixed number of statements whatever its size.
-    async fn price_lines(&self, c: &mut Conn<'_>, row: &repo::CartRow, groups: &[String]) -> Result<Priced> {
-        let region = Self::region(c, &row.region_id).await?;
+    async fn price_lines(
+        &self,
+        c: &mut Conn<'_>,
+        row: &repo::CartRow,
+        groups: &[String],
+        region: Option<regions::RegionRecord>,
+    ) -> Result<Priced> {
+        let region = match region {
+            Some(region) => region,
+            None => Self::region(c, &row.region_id).await?,
+        };
         let currency = Currency::parse(&row.currency).map_err(|_| ServiceError::stored("currency"))?;
         let mode = if region.row.tax_inclusive { TaxMode::Inclusive } else { TaxMode::Exclusive };
         let default_rate = TaxRate(u32::try_from(region.row.tax_rate).unwrap_or(0));
@@ -772,8 +790,18 @@ impl CartService {
 
     /// The whole cart, and the promotions that gave it something (checkout redeems them).
     pub(crate) async fn priced(&self, c: &mut Conn<'_>, row: repo::CartRow) -> Result<(Cart, Vec<PromotionId>)> {
+        self.priced_in(c, row, None).await
+    }
+
+    /// [`Self::priced`] with the cart's region when the caller has read it already.
+    async fn priced_in(
+        &self,
+        c: &mut Conn<'_>,
+        row: repo::CartRow,
+        region: Option<regions::RegionRecord>,
+    ) -> Result<(Cart, Vec<PromotionId>)> {
         let groups = Self::groups(c, &row).await?;
-        let mut priced = self.price_lines(c, &row, &groups).await?;
+        let mut priced = self.price_lines(c, &row, &groups, region).await?;
         let option = match &row.shipping_option_id {
             Some(id) => keel_store::shipping::list(c, Some(&row.region_id)).await?.into_iter().find(|o| o.id == *id),
             None => None,

@@ -661,19 +661,25 @@ fn product_select() -> SelectStatement {
 
 /// Finds one product by id.
 pub async fn find_product(c: &mut Conn<'_>, id: ProductId) -> Result<Option<Product>> {
+    find_product_with(c, id, &ProductPart::ALL).await
+}
+
+/// Finds one product by id with only the relations in `parts` (none: one statement, for a
+/// status check).
+pub async fn find_product_with(c: &mut Conn<'_>, id: ProductId, parts: &[ProductPart]) -> Result<Option<Product>> {
     let q = product_select().and_where(Expr::col((Products::Table, Products::Id)).eq(id.to_string())).to_owned();
-    one_product(c, q).await
+    one_product(c, q, parts).await
 }
 
 /// Finds one product by handle.
 pub async fn find_product_by_handle(c: &mut Conn<'_>, handle: &str) -> Result<Option<Product>> {
     let q = product_select().and_where(Expr::col((Products::Table, Products::Handle)).eq(handle)).to_owned();
-    one_product(c, q).await
+    one_product(c, q, &ProductPart::ALL).await
 }
 
-async fn one_product(c: &mut Conn<'_>, q: SelectStatement) -> Result<Option<Product>> {
+async fn one_product(c: &mut Conn<'_>, q: SelectStatement, parts: &[ProductPart]) -> Result<Option<Product>> {
     let rows: Vec<ProductRow> = c.fetch_all(&q).await?;
-    Ok(assemble(c, rows, &ProductPart::ALL).await?.into_iter().next())
+    Ok(assemble(c, rows, parts).await?.into_iter().next())
 }
 
 #[derive(sqlx::FromRow)]

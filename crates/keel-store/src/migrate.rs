@@ -101,6 +101,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0015_fulfillments_refunds.sql"),
         include_str!("../migrations/sqlite/0015_fulfillments_refunds.sql"),
     ),
+    (
+        16,
+        "catalog list index",
+        include_str!("../migrations/postgres/0016_catalog_list_index.sql"),
+        include_str!("../migrations/sqlite/0016_catalog_list_index.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

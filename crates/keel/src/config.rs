@@ -385,6 +385,7 @@ impl Config {
             prefix: self.redis_prefix.clone(),
             timeout: Duration::from_millis(self.redis_timeout_ms),
         })
+        .inspect_err(|e| tracing::error!(error = %e, "cannot use KEEL_REDIS_URL: each node keeps its own state"))
         .ok()
     }
 

@@ -8,11 +8,6 @@ use keel_services::demo::SeedProgress;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-/// mimalloc: per-thread free lists suit a server that allocates and frees a request's worth of
-/// small buffers on every request (measured in docs/BENCHMARKS.md against the system allocator).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "keel", version, about = "Keel: a headless commerce backend")]
 struct Cli {
