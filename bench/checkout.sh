@@ -21,13 +21,8 @@ THREADS="${THREADS:-2}"
 CARTS="${CARTS:-6000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-if [ -n "${BIN_DIR:-}" ]; then
-  BIN="$BIN_DIR"
-else
-  echo "building the release binary…" >&2
-  cargo build --release --quiet -p keel
-  BIN="$CARGO_TARGET_DIR/release"
-fi
+. bench/lib.sh
+release_bins -p keel
 
 work="$(mktemp -d)"
 pids=()

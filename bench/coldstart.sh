@@ -6,14 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-5}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
-if [ -n "${BIN_DIR:-}" ]; then
-  BIN="$BIN_DIR"
-else
-  echo "building release binaries…" >&2
-  cargo build --release --quiet -p keel
-  BIN="$CARGO_TARGET_DIR/release"
-fi
 . bench/lib.sh
+release_bins -p keel
 bench_workdir
 python3 - "$BIN/keel" "$work" "$RUNS" <<'PY'
 import os, socket, subprocess, sys, time, urllib.request, statistics, shutil

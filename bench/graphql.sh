@@ -28,13 +28,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 . bench/lib.sh
 bench_workdir
 
-if [ -n "${BIN_DIR:-}" ]; then
-  BIN="$BIN_DIR"
-else
-  echo "building the release binary…" >&2
-  cargo build --release --quiet -p keel
-  BIN="$CARGO_TARGET_DIR/release"
-fi
+release_bins -p keel
 
 
 start_keel

@@ -18,16 +18,10 @@ THREADS="${THREADS:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-if [ -n "${BIN_DIR:-}" ]; then
-  BIN="$BIN_DIR" # prebuilt: keel and keel-bench-bare
-else
-  echo "building release binaries…" >&2
-  cargo build --release --quiet -p keel -p keel-bench-bare
-  BIN="$CARGO_TARGET_DIR/release"
-fi
-
-
 . bench/lib.sh
+release_bins -p keel -p keel-bench-bare
+
+
 bench_workdir
 
 keel_port="$(free_port)"

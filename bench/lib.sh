@@ -5,6 +5,18 @@
 # benchmarks measure.
 export KEEL_RATE_LIMITS=false
 
+# release_bins CARGO_BUILD_ARGS…: sets BIN to the directory of Keel's release binaries — $BIN_DIR
+# when given (prebuilt), else builds them (e.g. `-p keel -p keel-load`) into $CARGO_TARGET_DIR.
+release_bins() {
+  if [ -n "${BIN_DIR:-}" ]; then
+    BIN="$BIN_DIR"
+    return
+  fi
+  echo "building release binaries…" >&2
+  cargo build --release --quiet "$@"
+  BIN="$CARGO_TARGET_DIR/release"
+}
+
 # bench_workdir: a scratch directory in $work, removed on exit after every process in $pids stops.
 bench_workdir() {
   work="$(mktemp -d)"

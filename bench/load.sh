@@ -19,15 +19,9 @@ USERS="${USERS:-32}"
 RATE="${RATE:-}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
 
-if [ -n "${BIN_DIR:-}" ]; then
-  BIN="$BIN_DIR"
-else
-  echo "building release binaries…" >&2
-  cargo build --release --quiet -p keel -p keel-load
-  BIN="$CARGO_TARGET_DIR/release"
-fi
-
 . bench/lib.sh
+release_bins -p keel -p keel-load
+
 bench_workdir
 
 # Redis keys of this run under their own prefix, deleted at the end.

@@ -59,13 +59,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keel-target}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 command -v psql >/dev/null || { echo "psql is not installed (apt-get install postgresql-client)" >&2; exit 1; }
 
-if [ -n "${BIN_DIR:-}" ]; then
-  BIN="$BIN_DIR"
-else
-  echo "building release binaries…" >&2
-  cargo build --release --quiet -p keel
-  BIN="$CARGO_TARGET_DIR/release"
-fi
+. bench/lib.sh
+release_bins -p keel
 
 # Each peer's scenarios, by the names of its Lua scripts, in the order a, b, c, d. Medusa's products
 # page comes twice: with its default fields, and with calculated prices for a region as Keel's.
@@ -74,7 +69,6 @@ declare -A PEER_SCENARIOS=(
   [medusa]="products products-priced product-by-handle search add-to-cart"
 )
 
-. bench/lib.sh
 bench_workdir
 # lib.sh's exit trap stops $pids and removes $work; before that, stop a peer's run.sh still running
 # (its whole process group: run.sh, its Node server(s) and wrk), then drop Keel's database.
