@@ -226,6 +226,15 @@ fn local_price(usd_cents: i64, rate_percent: i64) -> i64 {
     ((raw + 50) / 100).max(1) * 100 - 1
 }
 
+/// A variant's prices from its US price in cents: USD ending in 99, EUR and GBP converted.
+fn shop_prices(usd_cents: i64) -> Vec<Money> {
+    vec![
+        Money::new(usd_cents - 1, Currency::USD),
+        Money::new(local_price(usd_cents, 92), Currency::EUR),
+        Money::new(local_price(usd_cents, 79), Currency::GBP),
+    ]
+}
+
 /// Writes the demo catalog. Call on an empty catalog only: handles and SKUs would collide.
 pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Result<SeedSummary> {
     let at = now();
@@ -409,11 +418,7 @@ pub async fn seed_demo(db: &Db, mut progress: impl FnMut(SeedProgress)) -> Resul
                         barcode: Some(format!("400{:010}", rng.next(10_000_000_000))),
                         weight_grams: Some(family.weight_grams),
                         position: i32::try_from(position).unwrap_or(0),
-                        prices: vec![
-                            Money::new(usd - 1, Currency::USD),
-                            Money::new(local_price(usd, 92), Currency::EUR),
-                            Money::new(local_price(usd, 79), Currency::GBP),
-                        ],
+                        prices: shop_prices(usd),
                         created_at: at,
                         updated_at: at,
                     }
@@ -549,11 +554,7 @@ pub async fn seed_products(db: &Db, count: usize, mut progress: impl FnMut(SeedP
                         barcode: None,
                         weight_grams: Some(family.weight_grams),
                         position: i32::try_from(position).unwrap_or(0),
-                        prices: vec![
-                            Money::new(usd - 1, Currency::USD),
-                            Money::new(local_price(usd, 92), Currency::EUR),
-                            Money::new(local_price(usd, 79), Currency::GBP),
-                        ],
+                        prices: shop_prices(usd),
                         created_at: at,
                         updated_at: at,
                     }
