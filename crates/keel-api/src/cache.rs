@@ -30,6 +30,7 @@ use keel_domain::catalog::view::Product;
 use keel_domain::event::Event;
 use keel_platform::cache::{CacheConfig, Loaded, Outcome, SharedTier, TaggedCache, TierRead};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Tags a response carries for the cache (a response extension set by the handler).
 #[derive(Debug, Clone, Default)]
@@ -171,7 +172,9 @@ pub async fn respond(State(cache): State<ResponseCache>, req: Request, next: Nex
     let key = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |pq| pq.as_str().to_string());
     // Search answers depend on this node's index: never shared, so not looked for either.
     let tier = cache.tier.as_ref().filter(|_| !req.uri().path().starts_with("/v1/store/search"));
-    let (kept, outcome) = cache.cache.get_or_load(&key, || load(req, next, tier, &key)).await;
+    // Debug level: exported with traces (the default trace filter), not logged by default.
+    let span = tracing::debug_span!("cache", otel.name = "response cache", cache.outcome = tracing::field::Empty);
+    let (kept, outcome) = cache.cache.get_or_load(&key, || load(req, next, tier, &key)).instrument(span.clone()).await;
     let mut response = Response::new(Body::from(kept.body.clone()));
     *response.status_mut() = kept.status;
     *response.headers_mut() = kept.headers.clone();
@@ -181,6 +184,7 @@ pub async fn respond(State(cache): State<ResponseCache>, req: Request, next: Nex
         Outcome::Miss if kept.shared => "shared",
         Outcome::Miss | Outcome::Bypass => "miss",
     };
+    span.record("cache.outcome", label);
     response.headers_mut().insert(X_CACHE, HeaderValue::from_static(label));
     response
 }

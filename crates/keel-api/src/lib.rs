@@ -251,10 +251,9 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
     let request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(middleware::request_span).on_response(middleware::record_status),
+        )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(axum::middleware::from_fn_with_state(config.tls, middleware::security_headers))
         .layer(axum::middleware::from_fn(middleware::problem_for_bare_errors))
@@ -284,6 +283,8 @@ fn cors(config: &ApiConfig) -> CorsLayer {
             header::CONTENT_TYPE,
             header::IF_NONE_MATCH,
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
         ])
         .expose_headers([
             header::ETAG,

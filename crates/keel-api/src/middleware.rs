@@ -8,6 +8,39 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 
+/// The span of one request: every log line inside it names the request id and the trace id.
+/// A caller's `traceparent` makes it part of the caller's trace; its name is the route template
+/// (`GET /v1/store/products/{id}`), never the raw path.
+pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let span = tracing::info_span!(
+        "http",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %id,
+        trace_id = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    if let Some(route) = route {
+        span.record("http.route", route);
+        span.record("otel.name", format!("{} {route}", req.method()));
+    } else {
+        span.record("otel.name", req.method().as_str());
+    }
+    let parent = req.headers().get(keel_platform::trace::TRACEPARENT).and_then(|v| v.to_str().ok());
+    keel_platform::trace::continue_trace(&span, parent);
+    span
+}
+
+/// Records the answer's status on the request span.
+pub fn record_status<B>(response: &axum::http::Response<B>, _latency: std::time::Duration, span: &tracing::Span) {
+    span.record("http.response.status_code", response.status().as_u16());
+}
+
 /// Counts requests and records their latency by method, route template and status.
 pub async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();

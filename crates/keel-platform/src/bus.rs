@@ -176,6 +176,10 @@ impl NatsBus {
         let subject = format!("{}.{}", self.config.subject_prefix, event.event_type);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
+        // Consumers outside Keel can continue the trace of the change that caused the event.
+        for (name, value) in crate::trace::outgoing_headers() {
+            headers.insert(name, value.as_str());
+        }
         let ack = self
             .jetstream
             .publish_with_headers(subject, headers, payload.into())

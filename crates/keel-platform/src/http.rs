@@ -10,6 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Once;
 use std::time::Duration;
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct OutboundConfig {
@@ -131,11 +132,23 @@ pub async fn post(
         .resolve_to_addrs(&host, &addrs)
         .build()
         .map_err(|e| OutboundError::Transport(e.to_string()))?;
-    let mut request = client.post(url).header("content-type", "application/json").body(body);
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let response = request.send().await.map_err(|e| OutboundError::Transport(e.to_string()))?;
+    let span = tracing::info_span!(
+        "http.client",
+        otel.name = "POST",
+        otel.kind = "client",
+        server.address = %host,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let sent = async {
+        let mut request = client.post(url).header("content-type", "application/json").body(body);
+        for (name, value) in headers.iter().map(|(n, v)| (*n, v.clone())).chain(crate::trace::outgoing_headers()) {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| OutboundError::Transport(e.to_string()))?;
+        tracing::Span::current().record("http.response.status_code", response.status().as_u16());
+        Ok::<_, OutboundError>(response)
+    };
+    let response = sent.instrument(span).await?;
     let status = response.status().as_u16();
     let bytes = response.bytes().await.unwrap_or_default();
     let excerpt = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned();

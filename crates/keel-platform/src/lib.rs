@@ -10,7 +10,8 @@
 //! | [`mail::Mailer`] | `.eml` files in the data directory | SMTP (STARTTLS or TLS) |
 //! | [`files::FileStore`] | a local directory | (object storage, later) |
 //!
-//! and [`http`], the guarded client for calls to addresses other people chose (webhooks).
+//! and [`http`], the guarded client for calls to addresses other people chose (webhooks), and
+//! [`trace`], log lines and OpenTelemetry spans exported over OTLP with W3C trace context.
 //!
 //! Nothing here holds business rules; the services decide what to publish, the adapters only
 //! carry it.
@@ -24,3 +25,4 @@ pub mod ratelimit;
 pub mod redis;
 pub mod search;
 pub mod secrets;
+pub mod trace;

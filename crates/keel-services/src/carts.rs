@@ -288,6 +288,7 @@ impl CartService {
         }
     }
 
+    #[tracing::instrument(name = "carts.add_line", skip_all, fields(cart_id = %id))]
     pub async fn add_line(&self, id: CartId, who: Option<CustomerPrincipal>, input: LineAdd) -> Result<Cart> {
         let quantity = check_quantity(input.quantity)?;
         let mut tx = self.db.begin().await?;

@@ -306,6 +306,7 @@ impl CheckoutService {
 
     /// Checks a cart out (see the module docs). Returns the order and whether this answers a
     /// replay of an earlier request with the same key.
+    #[tracing::instrument(name = "checkout.checkout", skip_all, fields(cart_id = %cart_id))]
     pub async fn checkout(
         &self,
         cart_id: CartId,

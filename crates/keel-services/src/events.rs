@@ -24,7 +24,7 @@ pub async fn record(
         aggregate: AggregateRef { kind: kind.to_string(), id: id.to_string() },
         data,
     };
-    outbox::append(c, &event).await?;
+    outbox::append(c, &event, keel_platform::trace::current().as_deref()).await?;
     crate::webhooks::schedule_fan_out(c, &event).await?;
     Ok(event)
 }

@@ -83,6 +83,7 @@ impl JobSpec {
             max_attempts: self.max_attempts,
             unique_key: self.unique_key,
             created_at: at,
+            traceparent: keel_platform::trace::current(),
         }
     }
 }
@@ -114,6 +115,8 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The trace this job belongs to (the request that enqueued it), when traces are exported.
+    pub trace_id: Option<String>,
 }
 
 impl TryFrom<JobRow> for Job {
@@ -136,6 +139,7 @@ impl TryFrom<JobRow> for Job {
             created_at: r.created_at,
             updated_at: r.updated_at,
             finished_at: r.finished_at,
+            trace_id: r.traceparent.as_deref().and_then(keel_platform::trace::trace_id_of).map(str::to_string),
         })
     }
 }

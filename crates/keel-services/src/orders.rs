@@ -145,6 +145,7 @@ impl OrderService {
     }
 
     /// Captures an order's authorised payment (all of it, or `amount`).
+    #[tracing::instrument(name = "orders.capture", skip_all, fields(order_id = %id))]
     pub async fn capture(&self, id: OrderId, input: CaptureInput) -> Result<OrderDetail> {
         let (order, payment) = self.with_payment(id).await?;
         let open = order.status == "placed" || order.status == "completed";
@@ -207,6 +208,7 @@ impl OrderService {
 
     /// Cancels an order that has not shipped: the payment voided (or refunded if captured), the
     /// sold stock put back where it left from.
+    #[tracing::instrument(name = "orders.cancel", skip_all, fields(order_id = %id))]
     pub async fn cancel(&self, id: OrderId) -> Result<OrderDetail> {
         let key = id.to_string();
         // Claim the order (placed → canceling) while nothing shipped or was refunded, so no
@@ -413,6 +415,7 @@ impl OrderService {
     /// Acts on a payment provider's webhook: verified by its signature, handled once per event
     /// id (a redelivery is acknowledged and changes nothing). A capture or void done at the
     /// provider is mirrored on the payment and its order.
+    #[tracing::instrument(name = "orders.provider_webhook", skip_all, fields(provider = %provider))]
     pub async fn provider_webhook(&self, provider: &str, headers: &[(String, String)], body: &[u8]) -> Result<()> {
         let p = self.providers.payment(provider).ok_or(ServiceError::NotFound { entity: "payment provider" })?;
         let header = p.signature_header();
@@ -456,6 +459,7 @@ impl OrderService {
     }
 
     /// Ships some units of an order (all must fit what is not yet shipped).
+    #[tracing::instrument(name = "orders.fulfill", skip_all, fields(order_id = %id))]
     pub async fn fulfill(&self, id: OrderId, input: FulfillmentInput) -> Result<OrderDetail> {
         if input.lines.is_empty() || input.lines.iter().any(|l| l.quantity == 0) {
             return Err(ServiceError::invalid("lines", "name at least one line, each with a quantity of 1 or more"));
@@ -549,6 +553,7 @@ impl OrderService {
     /// (conditional updates: never more than a line or the order holds), then the money at the
     /// provider (idempotent by the refund's id), then the refund is recorded as succeeded; if
     /// the provider refuses, the counters move back.
+    #[tracing::instrument(name = "orders.refund", skip_all, fields(order_id = %id))]
     pub async fn refund(&self, id: OrderId, input: RefundInput) -> Result<OrderDetail> {
         if input.lines.is_empty() && !input.shipping {
             return Err(ServiceError::invalid("lines", "name lines to refund, or the shipping"));

@@ -9,6 +9,7 @@ use crate::providers::BoxFuture;
 use keel_domain::Currency;
 use serde_json::{Value, json};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// What checkout asks a provider to authorise.
 #[derive(Debug, Clone)]
@@ -186,7 +187,23 @@ impl Paysim {
         if let Some(body) = body {
             req = req.header("Content-Type", "application/json").body(body.to_string());
         }
-        let res = req.send().await.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+        let span = tracing::info_span!(
+            "payment.call",
+            otel.name = %format!("paysim {method}"),
+            otel.kind = "client",
+            http.request.method = method,
+            url.path = path,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let sent = async {
+            for (name, value) in keel_platform::trace::outgoing_headers() {
+                req = req.header(name, value);
+            }
+            let res = req.send().await.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
+            tracing::Span::current().record("http.response.status_code", res.status().as_u16());
+            Ok::<_, PaymentError>(res)
+        };
+        let res = sent.instrument(span).await?;
         let status = res.status().as_u16();
         let bytes = res.bytes().await.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

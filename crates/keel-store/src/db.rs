@@ -18,6 +18,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tracing::Instrument;
 
 use keel_domain::event::Event;
 
@@ -402,21 +403,29 @@ pub struct Conn<'c> {
     meta: &'c ConnMeta,
 }
 
-/// Renders `$stmt` for the connection's engine and runs `$body` on it, binding every value.
+/// Renders `$stmt` for the connection's engine and runs `$body` on it, binding every value, in
+/// a `sql` span (debug level: exported with traces, not logged by default) naming the statement.
 macro_rules! dispatch {
     ($conn:expr, $stmt:expr, |$sql:ident, $values:ident, $c:ident| $body:expr) => {{
         $conn.meta.statements.fetch_add(1, Ordering::Relaxed);
         match &mut $conn.raw {
             RawConn::Postgres($c) => {
                 let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
-                $body
+                let span = sql_span("postgresql", &$sql);
+                async { Ok::<_, StoreError>($body) }.instrument(span).await?
             }
             RawConn::Sqlite($c) => {
                 let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
-                $body
+                let span = sql_span("sqlite", &$sql);
+                async { Ok::<_, StoreError>($body) }.instrument(span).await?
             }
         }
     }};
+}
+
+fn sql_span(system: &'static str, sql: &str) -> tracing::Span {
+    let verb = sql.split_ascii_whitespace().next().unwrap_or("SQL");
+    tracing::debug_span!("sql", otel.name = verb, otel.kind = "client", db.system = system, db.statement = sql)
 }
 
 impl Conn<'_> {

@@ -35,6 +35,7 @@ enum Jobs {
     CreatedAt,
     UpdatedAt,
     FinishedAt,
+    Traceparent,
 }
 
 pub const PENDING: &str = "pending";
@@ -56,6 +57,8 @@ pub struct NewJob {
     /// While a job with this key is pending or running, enqueuing another is a no-op.
     pub unique_key: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The W3C trace context of the work that enqueued it: its run joins that trace.
+    pub traceparent: Option<String>,
 }
 
 /// A job as stored.
@@ -77,6 +80,7 @@ pub struct JobRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub traceparent: Option<String>,
 }
 
 impl JobRow {
@@ -85,7 +89,7 @@ impl JobRow {
     }
 }
 
-const ALL: [Jobs; 16] = [
+const ALL: [Jobs; 17] = [
     Jobs::Id,
     Jobs::Queue,
     Jobs::Kind,
@@ -102,6 +106,7 @@ const ALL: [Jobs; 16] = [
     Jobs::CreatedAt,
     Jobs::UpdatedAt,
     Jobs::FinishedAt,
+    Jobs::Traceparent,
 ];
 
 /// Enqueues a job in the caller's transaction. Returns false when its unique key is held by a
@@ -121,6 +126,7 @@ pub async fn enqueue(c: &mut Conn<'_>, job: &NewJob) -> Result<bool> {
             Jobs::UniqueKey,
             Jobs::CreatedAt,
             Jobs::UpdatedAt,
+            Jobs::Traceparent,
         ])
         .values_panic([
             job.id.to_string().into(),
@@ -134,6 +140,7 @@ pub async fn enqueue(c: &mut Conn<'_>, job: &NewJob) -> Result<bool> {
             job.unique_key.clone().into(),
             job.created_at.into(),
             job.created_at.into(),
+            job.traceparent.clone().into(),
         ])
         .on_conflict(OnConflict::new().do_nothing().to_owned())
         .to_owned();

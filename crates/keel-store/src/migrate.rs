@@ -107,6 +107,12 @@ const MIGRATIONS: &[Entry] = &[
         include_str!("../migrations/postgres/0016_catalog_list_index.sql"),
         include_str!("../migrations/sqlite/0016_catalog_list_index.sql"),
     ),
+    (
+        17,
+        "trace context on jobs and events",
+        include_str!("../migrations/postgres/0017_trace_context.sql"),
+        include_str!("../migrations/sqlite/0017_trace_context.sql"),
+    ),
 ];
 
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -20,10 +20,12 @@ enum OutboxEvents {
     Data,
     OccurredAt,
     PublishedAt,
+    Traceparent,
 }
 
-/// Appends an event in the caller's transaction (and wakes the relay when it commits).
-pub async fn append(c: &mut Conn<'_>, event: &Event) -> Result<()> {
+/// Appends an event in the caller's transaction (and wakes the relay when it commits), with the
+/// trace context of the change that caused it.
+pub async fn append(c: &mut Conn<'_>, event: &Event, traceparent: Option<&str>) -> Result<()> {
     let stmt = Query::insert()
         .into_table(OutboxEvents::Table)
         .columns([
@@ -34,6 +36,7 @@ pub async fn append(c: &mut Conn<'_>, event: &Event) -> Result<()> {
             OutboxEvents::AggregateId,
             OutboxEvents::Data,
             OutboxEvents::OccurredAt,
+            OutboxEvents::Traceparent,
         ])
         .values_panic([
             event.id.to_string().into(),
@@ -43,6 +46,7 @@ pub async fn append(c: &mut Conn<'_>, event: &Event) -> Result<()> {
             event.aggregate.id.clone().into(),
             event.data.clone().into(),
             event.occurred_at.into(),
+            traceparent.map(str::to_string).into(),
         ])
         .to_owned();
     c.execute(&stmt).await?;
@@ -60,6 +64,16 @@ struct OutboxRow {
     aggregate_id: String,
     data: Json<serde_json::Value>,
     occurred_at: DateTime<Utc>,
+    traceparent: Option<String>,
+}
+
+/// An event waiting to be published.
+#[derive(Debug, Clone)]
+pub struct Unpublished {
+    pub seq: i64,
+    pub event: Event,
+    /// The trace context of the change that caused it.
+    pub traceparent: Option<String>,
 }
 
 /// The columns of an event, in `OutboxRow` order.
@@ -74,17 +88,18 @@ fn select_events() -> sea_query::SelectStatement {
             OutboxEvents::AggregateId,
             OutboxEvents::Data,
             OutboxEvents::OccurredAt,
+            OutboxEvents::Traceparent,
         ])
         .from(OutboxEvents::Table)
         .to_owned()
 }
 
 impl OutboxRow {
-    fn into_event(self) -> Result<(i64, Event)> {
+    fn into_event(self) -> Result<Unpublished> {
         let id = EventId::parse(&self.id).map_err(|_| StoreError::Corrupt(format!("event id {:?}", self.id)))?;
-        Ok((
-            self.seq,
-            Event {
+        Ok(Unpublished {
+            seq: self.seq,
+            event: Event {
                 id,
                 event_type: self.event_type,
                 version: u32::try_from(self.version).unwrap_or(1),
@@ -92,12 +107,13 @@ impl OutboxRow {
                 aggregate: AggregateRef { kind: self.aggregate_type, id: self.aggregate_id },
                 data: self.data.0,
             },
-        ))
+            traceparent: self.traceparent,
+        })
     }
 }
 
-/// The oldest unpublished events, in the order they were appended, with their sequence numbers.
-pub async fn unpublished(c: &mut Conn<'_>, limit: u64) -> Result<Vec<(i64, Event)>> {
+/// The oldest unpublished events, in the order they were appended.
+pub async fn unpublished(c: &mut Conn<'_>, limit: u64) -> Result<Vec<Unpublished>> {
     let q = select_events()
         .and_where(Expr::col(OutboxEvents::PublishedAt).is_null())
         .order_by(OutboxEvents::Seq, Order::Asc)
@@ -135,7 +151,7 @@ pub async fn unpublished_count(c: &mut Conn<'_>) -> Result<i64> {
 pub async fn find(c: &mut Conn<'_>, id: EventId) -> Result<Option<Event>> {
     let q = select_events().and_where(Expr::col(OutboxEvents::Id).eq(id.to_string())).to_owned();
     let row: Option<OutboxRow> = c.fetch_optional(&q).await?;
-    row.map(|r| r.into_event().map(|(_, e)| e)).transpose()
+    row.map(|r| r.into_event().map(|u| u.event)).transpose()
 }
 
 /// Every event of an aggregate, oldest first (audit trails, tests).
@@ -146,5 +162,5 @@ pub async fn for_aggregate(c: &mut Conn<'_>, kind: &str, id: &str) -> Result<Vec
         .order_by(OutboxEvents::Seq, Order::Asc)
         .to_owned();
     let rows: Vec<OutboxRow> = c.fetch_all(&q).await?;
-    rows.into_iter().map(|r| r.into_event().map(|(_, e)| e)).collect()
+    rows.into_iter().map(|r| r.into_event().map(|u| u.event)).collect()
 }

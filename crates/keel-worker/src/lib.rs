@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// What a handler gets: the job's identity, attempt number and payload.
 #[derive(Debug, Clone)]
@@ -223,10 +224,14 @@ async fn run_queue(
                         let Ok(permit) = slots.clone().try_acquire_owned() else { break };
                         let shared = shared.clone();
                         let timeout = queue.timeout;
-                        running.spawn(async move {
-                            run_job(&shared, job, timeout).await;
-                            drop(permit);
-                        });
+                        let span = job_span(&job);
+                        running.spawn(
+                            async move {
+                                run_job(&shared, job, timeout).await;
+                                drop(permit);
+                            }
+                            .instrument(span),
+                        );
                     }
                 }
                 Err(err) => tracing::warn!(%err, queue = %queue.name, "could not claim jobs"),
@@ -295,6 +300,22 @@ async fn release(shared: &Shared, id: JobId) -> keel_store::Result<()> {
     tx.commit().await
 }
 
+/// The span of one run of a job: part of the trace of the request that enqueued it.
+fn job_span(job: &JobRow) -> tracing::Span {
+    let span = tracing::info_span!(
+        "job",
+        otel.name = %format!("job {}", job.kind),
+        otel.kind = "consumer",
+        job_id = %job.id,
+        kind = %job.kind,
+        queue = %job.queue,
+        attempt = job.attempts,
+        trace_id = tracing::field::Empty,
+    );
+    keel_platform::trace::continue_trace(&span, job.traceparent.as_deref());
+    span
+}
+
 async fn run_job(shared: &Arc<Shared>, job: JobRow, timeout: Duration) {
     let Ok(id) = job.job_id() else { return };
     let ctx = JobContext {
@@ -318,6 +339,7 @@ async fn run_job(shared: &Arc<Shared>, job: JobRow, timeout: Duration) {
     let labels = [("queue", job.queue.clone()), ("kind", job.kind.clone())];
     let recorded = match &outcome {
         Ok(()) => {
+            tracing::debug!(seconds = elapsed, "job completed");
             metrics::histogram!("jobs_run_duration_seconds", &labels).record(elapsed);
             metrics::counter!("jobs_completed_total", &labels).increment(1);
             finish(shared, id, None, None).await

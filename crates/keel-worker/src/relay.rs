@@ -13,6 +13,7 @@ use keel_store::{Db, outbox};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// How the relay paces itself.
 #[derive(Debug, Clone)]
@@ -71,6 +72,20 @@ async fn run(db: Db, bus: EventBus, config: RelayConfig, mut stop: watch::Receiv
     }
 }
 
+/// The span of one event's publication: part of the trace of the change that wrote it.
+fn publish_span(pending: &outbox::Unpublished) -> tracing::Span {
+    let span = tracing::info_span!(
+        "outbox.publish",
+        otel.name = %format!("publish {}", pending.event.event_type),
+        otel.kind = "producer",
+        event_id = %pending.event.id,
+        event_type = %pending.event.event_type,
+        trace_id = tracing::field::Empty,
+    );
+    keel_platform::trace::continue_trace(&span, pending.traceparent.as_deref());
+    span
+}
+
 async fn lead(
     db: &Db,
     bus: &EventBus,
@@ -90,9 +105,9 @@ async fn lead(
         let full = batch.len() as u64 == config.batch;
         let mut published = Vec::with_capacity(batch.len());
         let mut failure = None;
-        for (seq, event) in &batch {
-            match bus.publish(event).await {
-                Ok(()) => published.push(*seq),
+        for pending in &batch {
+            match bus.publish(&pending.event).instrument(publish_span(pending)).await {
+                Ok(()) => published.push(pending.seq),
                 Err(err) => {
                     failure = Some(err);
                     break;

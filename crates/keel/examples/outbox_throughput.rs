@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
                 aggregate: keel_domain::event::AggregateRef { kind: "product".into(), id: format!("prod_{n}") },
                 data,
             };
-            keel_store::outbox::append(&mut tx.conn(), &event).await?;
+            keel_store::outbox::append(&mut tx.conn(), &event, None).await?;
         }
         tx.commit().await?;
     }

@@ -6,6 +6,7 @@
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+pub use keel_platform::trace::LogFormat;
 use keel_services::DbConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -30,6 +31,14 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `KEEL_LOG`: a tracing filter such as `info` or `keel=debug,sqlx=warn`.
     pub log: String,
+    /// `KEEL_OTLP_ENDPOINT`: export traces to this OpenTelemetry collector over OTLP/HTTP
+    /// (protobuf), e.g. `http://collector:4318` (absent: no export).
+    pub otlp_endpoint: Option<String>,
+    /// `KEEL_TRACE_FILTER`: which spans are exported, as a tracing filter (the default includes
+    /// one span per SQL statement).
+    pub trace_filter: String,
+    /// `KEEL_SERVICE_NAME`: the OpenTelemetry `service.name` of this process's spans.
+    pub service_name: String,
     /// `KEEL_CORS_ORIGINS`: comma-separated allowed origins, `*` for any, empty for none.
     pub cors_origins: String,
     /// `KEEL_BODY_LIMIT_BYTES`: largest accepted request body.
@@ -135,13 +144,6 @@ pub struct Config {
     pub oidc_providers: Vec<keel_services::oidc::OidcProviderConfig>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -152,6 +154,9 @@ impl Default for Config {
             db_acquire_timeout_secs: 5,
             log_format: LogFormat::Text,
             log: "info,sqlx=warn,tower_http=warn".into(),
+            otlp_endpoint: None,
+            trace_filter: "info,keel_store=debug,keel_api::cache=debug,sqlx=off".into(),
+            service_name: "keel".into(),
             cors_origins: String::new(),
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
@@ -213,6 +218,9 @@ const ENV_KEYS: &[&str] = &[
     "db_acquire_timeout_secs",
     "log_format",
     "log",
+    "otlp_endpoint",
+    "trace_filter",
+    "service_name",
     "cors_origins",
     "body_limit_bytes",
     "request_timeout_secs",
@@ -298,6 +306,12 @@ impl Config {
             && (!url.starts_with("redis://") || keel_platform::redis::check_url(url).is_err())
         {
             bail!("invalid configuration: KEEL_REDIS_URL (redis_url) must be a redis://host:port/db address");
+        }
+        if let Some(endpoint) = &self.otlp_endpoint {
+            keel_platform::trace::traces_url(endpoint).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.trace_filter).is_err() {
+            bail!("invalid configuration: KEEL_TRACE_FILTER (trace_filter) is not a tracing filter");
         }
         if self.redis_timeout_ms == 0 {
             bail!("invalid configuration: KEEL_REDIS_TIMEOUT_MS (redis_timeout_ms) must be at least 1");

@@ -111,9 +111,14 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::load(cli.config.as_deref())?;
-    telemetry::init_logs(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(cli.command.unwrap_or(Command::Serve { role: app::Role::All }), config))
+    let telemetry = {
+        let _inside = runtime.enter();
+        telemetry::install(&config)
+    };
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve { role: app::Role::All }), config));
+    runtime.block_on(telemetry.shutdown());
+    result
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {

@@ -1,19 +1,22 @@
-//! Logs and metrics set-up. Logs go to stdout through `tracing` (text or JSON lines); metrics are
-//! recorded through the `metrics` facade into a Prometheus recorder that `/metrics` renders.
+//! Logs, traces and metrics set-up. Logs go to stdout through `tracing` (text or JSON lines),
+//! spans to an OpenTelemetry collector when `KEEL_OTLP_ENDPOINT` is set (see
+//! [`keel_platform::trace`]); metrics are recorded through the `metrics` facade into a
+//! Prometheus recorder that `/metrics` renders.
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
+use keel_platform::trace::{Telemetry, TraceConfig};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use tracing_subscriber::EnvFilter;
 
-/// Installs the global log subscriber (once; later calls are ignored).
-pub fn init_logs(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
-    let _ = match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+/// Installs the global log and trace subscriber (once; later calls install nothing). Call it
+/// inside the Tokio runtime; shut the result down before exiting to flush the last spans.
+pub fn install(config: &Config) -> Telemetry {
+    let tracing = TraceConfig {
+        otlp_endpoint: config.otlp_endpoint.clone(),
+        service_name: config.service_name.clone(),
+        filter: config.trace_filter.clone(),
     };
+    Telemetry::install(&config.log, config.log_format, &tracing)
 }
 
 /// The process-wide Prometheus recorder, installed on first use.

@@ -5,79 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use common::process::{Lines, free_port, keel};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn keel() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
-    // Only the variables a test sets may reach the binary.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("KEEL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Collects a child's output lines on a thread, so a test can wait for a line with a deadline.
-struct Lines {
-    rx: std::sync::mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Lines {
-    fn of(stream: impl std::io::Read + Send + 'static) -> Lines {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines { rx, seen: Vec::new() }
-    }
-
-    /// Waits until a line containing `needle` arrives, or the deadline passes.
-    fn wait_for(&mut self, needle: &str, deadline: Duration) -> bool {
-        let until = Instant::now() + deadline;
-        if self.seen.iter().any(|l| l.contains(needle)) {
-            return true;
-        }
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            match self.rx.recv_timeout(left) {
-                Ok(line) => {
-                    let hit = line.contains(needle);
-                    self.seen.push(line);
-                    if hit {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-
-    /// The port from the "Keel is serving on …" line (after waiting for it): nodes bind port 0,
-    /// so tests running side by side never race for a free port.
-    fn serving_port(&mut self) -> u16 {
-        assert!(self.wait_for("Keel is serving on", Duration::from_secs(60)), "keel did not start: {:?}", self.seen);
-        let line = self.seen.iter().find(|l| l.contains("Keel is serving on")).unwrap();
-        line.rsplit(':').next().unwrap().trim().parse().unwrap()
-    }
-
-    /// Everything the stream printed until it closed.
-    fn rest(mut self) -> Vec<String> {
-        self.seen.extend(self.rx.iter());
-        self.seen
-    }
-}
 
 mod reqwest {
     pub use ::reqwest::*;

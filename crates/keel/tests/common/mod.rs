@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use keel::config::Config;
 use keel_services::Services;
 use sqlx::Connection;
