@@ -125,6 +125,11 @@ impl ResponseCache {
         ResponseCache { cache, tier }
     }
 
+    /// The shared tier, when there is one.
+    pub fn tier(&self) -> Option<&SharedTier> {
+        self.tier.as_ref()
+    }
+
     /// Drops what `event` makes stale. The shared tier is fenced first, so no read here between
     /// the two can refill this node from it.
     pub fn apply(&self, event: &Event) {

@@ -75,6 +75,8 @@ pub struct ApiConfig {
     pub graphql: graphql::GraphqlConfig,
     /// Redis, when configured: the response cache's shared tier and the rate limits' counts.
     pub redis: Option<keel_platform::redis::Redis>,
+    /// The event bus this node follows (NATS), for readiness.
+    pub event_bus: Option<keel_platform::bus::EventBus>,
 }
 
 impl Default for ApiConfig {
@@ -91,6 +93,7 @@ impl Default for ApiConfig {
             tls: false,
             graphql: graphql::GraphqlConfig::default(),
             redis: None,
+            event_bus: None,
         }
     }
 }
@@ -110,6 +113,8 @@ pub struct AppStateInner {
     pub config: Arc<ApiConfig>,
     openapi_json: Arc<String>,
     graphql: graphql::Schemas,
+    /// The response cache's shared tier, for readiness.
+    cache_tier: Option<keel_platform::cache::SharedTier>,
 }
 
 impl std::ops::Deref for AppState {
@@ -226,14 +231,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Builds the whole HTTP application.
 pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRender>) -> Router {
     let openapi_json = openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_string());
+    let cache = cache::ResponseCache::new(config.cache, config.redis.clone());
     let state = AppState(Arc::new(AppStateInner {
         services: Arc::new(services),
         metrics,
         config: Arc::new(config.clone()),
         openapi_json: Arc::new(openapi_json),
         graphql: graphql::Schemas::new(&config.graphql),
+        cache_tier: cache.tier().cloned(),
     }));
-    let cache = cache::ResponseCache::new(config.cache, config.redis.clone());
     cache.follow(&state.services.db);
     let (api, _) = api_routes(config, Some((state.clone(), cache))).split_for_parts();
 

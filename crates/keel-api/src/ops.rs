@@ -6,7 +6,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use keel_platform::cache::TierHealth;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -22,28 +24,62 @@ pub async fn healthz() -> Json<Health> {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Readiness {
+    /// `ready`, or `degraded` when an optional dependency is down: the node still serves, on
+    /// its in-process fallbacks (local cache and rate limits; events wait in the outbox; search
+    /// answers 503 while its circuit is open).
     #[schema(example = "ready")]
     pub status: &'static str,
     /// `postgres` or `sqlite`.
     pub database: &'static str,
+    /// Each dependency's state. `redis` and `nats`: `up`, `down` or `off` (not configured);
+    /// `cache_tier` (the shared cache in Redis): `ready`, `fenced` (an invalidation in flight),
+    /// `dirty` (an invalidation failed; the tier is bypassed until it is healed) or `off`;
+    /// `search`: `up` or `open` (failing queries opened its circuit).
+    #[schema(value_type = Object, example = json!({"database": "up", "redis": "up", "cache_tier": "ready", "nats": "up", "search": "up"}))]
+    pub checks: BTreeMap<&'static str, &'static str>,
 }
 
-/// Readiness: the database answers. 503 while it does not.
+/// Readiness: the database answers (else 503, so a load balancer takes the node out). An
+/// optional dependency that is down makes the answer `degraded`, still 200: the node serves.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "The database answers", body = Readiness),
+        (status = 200, description = "The database answers; `status` says whether every optional dependency does too", body = Readiness),
         (status = 503, description = "The database is unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
-    match state.services.db.ping().await {
-        Ok(()) => Ok(Json(Readiness { status: "ready", database: state.services.db.engine().as_str() })),
-        Err(err) => {
-            tracing::warn!(%err, "readiness check failed");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is unreachable"))
-        }
+    if let Err(err) = state.services.db.ping().await {
+        tracing::warn!(%err, "readiness check failed");
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database is unreachable"));
     }
+    let mut checks = BTreeMap::from([("database", "up")]);
+    let redis = match &state.config.redis {
+        Some(redis) if redis.ping().await.is_ok() => "up",
+        Some(_) => "down",
+        None => "off",
+    };
+    checks.insert("redis", redis);
+    let tier = match state.cache_tier.as_ref().map(keel_platform::cache::SharedTier::health) {
+        Some(TierHealth::Ready) => "ready",
+        Some(TierHealth::Fenced) => "fenced",
+        Some(TierHealth::Dirty) => "dirty",
+        None => "off",
+    };
+    checks.insert("cache_tier", tier);
+    let nats = match state.config.event_bus.as_ref().and_then(keel_platform::bus::EventBus::is_connected) {
+        Some(true) => "up",
+        Some(false) => "down",
+        None => "off",
+    };
+    checks.insert("nats", nats);
+    checks.insert("search", if state.services.search.is_failing() { "open" } else { "up" });
+    let degraded = redis == "down" || tier == "dirty" || nats == "down" || checks["search"] == "open";
+    Ok(Json(Readiness {
+        status: if degraded { "degraded" } else { "ready" },
+        database: state.services.db.engine().as_str(),
+        checks,
+    }))
 }
 
 /// Prometheus metrics in the text exposition format.

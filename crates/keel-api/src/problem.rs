@@ -137,11 +137,13 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Unavailable(cause) => {
                 tracing::warn!(%cause, "dependency unavailable");
-                ApiError::new(
+                let mut err = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "a dependency is unavailable; retry shortly",
-                )
+                );
+                err.retry_after = Some(5);
+                err
             }
             ServiceError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");

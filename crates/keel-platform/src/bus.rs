@@ -47,6 +47,12 @@ pub struct NatsBus {
     config: NatsConfig,
 }
 
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
 impl EventBus {
     /// The in-process bus.
     pub fn local() -> EventBus {
@@ -85,6 +91,16 @@ impl EventBus {
                 Ok(())
             }
             EventBus::Nats(bus) => bus.publish(event).await,
+        }
+    }
+
+    /// Whether the NATS connection is up now (`None` for the in-process bus).
+    pub fn is_connected(&self) -> Option<bool> {
+        match self {
+            EventBus::Local(_) => None,
+            EventBus::Nats(bus) => {
+                Some(bus.jetstream.client().connection_state() == async_nats::connection::State::Connected)
+            }
         }
     }
 

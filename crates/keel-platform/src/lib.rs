@@ -18,6 +18,7 @@
 
 pub mod bus;
 pub mod cache;
+pub mod circuit;
 pub mod files;
 pub mod http;
 pub mod mail;

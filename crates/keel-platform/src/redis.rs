@@ -10,11 +10,11 @@
 //! several test runs, can share one Redis. Scripts reach keys they build from the prefix, so a
 //! Redis Cluster would need the prefix to be a hash tag (`{keel}:`).
 
+use crate::circuit::{Breaker, Transition};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, ScriptInvocation};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where Redis is and how long to wait for it.
 #[derive(Debug, Clone)]
@@ -41,19 +41,13 @@ pub struct Redis {
     conn: ConnectionManager,
     prefix: Arc<str>,
     timeout: Duration,
-    circuit: Arc<Circuit>,
+    circuit: Breaker,
 }
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis").field("prefix", &self.prefix).finish_non_exhaustive()
     }
-}
-
-struct Circuit {
-    started: Instant,
-    /// Milliseconds since `started` until which calls fail at once (0: closed).
-    open_until: AtomicU64,
 }
 
 /// Whether `url` is an address this client can connect to (`redis://…`).
@@ -76,7 +70,7 @@ impl Redis {
             conn,
             prefix: Arc::from(config.prefix.as_str()),
             timeout: config.timeout,
-            circuit: Arc::new(Circuit { started: Instant::now(), open_until: AtomicU64::new(0) }),
+            circuit: Breaker::new(1, OPEN_FOR),
         })
     }
 
@@ -92,7 +86,7 @@ impl Redis {
         op: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T, Unavailable> {
-        if self.circuit_open() {
+        if !self.circuit.allow() {
             metrics::counter!("keel_redis_calls_total", "op" => op, "result" => "skipped").increment(1);
             return Err(Unavailable);
         }
@@ -111,7 +105,7 @@ impl Redis {
 
     /// Whether calls fail at once now (a recent failure).
     pub fn circuit_is_open(&self) -> bool {
-        self.circuit.open_until.load(Ordering::Relaxed) > self.now_ms()
+        self.circuit.is_open()
     }
 
     /// Runs a script that is not on a request's path (a cache invalidation): it waits longer
@@ -151,30 +145,9 @@ impl Redis {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.circuit.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn circuit_open(&self) -> bool {
-        let until = self.circuit.open_until.load(Ordering::Relaxed);
-        if until == 0 {
-            return false;
-        }
-        let now = self.now_ms();
-        // Past the open period one caller wins the swap and tries; the others keep failing fast
-        // until its call settles the circuit either way.
-        now < until
-            || self
-                .circuit
-                .open_until
-                .compare_exchange(until, now + OPEN_FOR.as_millis() as u64, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-    }
-
     fn failed(&self, op: &'static str, why: &str) -> Unavailable {
         metrics::counter!("keel_redis_calls_total", "op" => op, "result" => "error").increment(1);
-        let was = self.circuit.open_until.swap(self.now_ms() + OPEN_FOR.as_millis() as u64, Ordering::AcqRel);
-        if was == 0 {
+        if self.circuit.failure() == Transition::Opened {
             tracing::warn!(op, why, "Redis failed: using in-process state until it answers again");
         } else {
             tracing::debug!(op, why, "Redis failed again");
@@ -184,10 +157,7 @@ impl Redis {
 
     /// Closes the circuit after a call succeeded.
     fn healthy(&self) {
-        // A load first: the common case (closed) writes nothing shared.
-        if self.circuit.open_until.load(Ordering::Relaxed) != 0
-            && self.circuit.open_until.swap(0, Ordering::AcqRel) != 0
-        {
+        if self.circuit.success() == Transition::Closed {
             tracing::info!("Redis answers again");
         }
     }

@@ -17,12 +17,15 @@ use keel_domain::catalog::ProductStatus;
 use keel_domain::catalog::view::{Category, Product};
 use keel_domain::event::Event;
 use keel_domain::{ProductId, VariantId};
+use keel_platform::circuit::{Breaker, Transition};
 use keel_platform::search::{Facets, SearchDoc, SearchIndex, SearchQuery, SearchSort, Suggestion};
 use keel_store::Db;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The event announced after the index changed (in process only, never in the outbox).
@@ -102,7 +105,15 @@ struct Inner {
     index: RwLock<Option<Arc<SearchIndex>>>,
     pending: Mutex<Pending>,
     wake: Notify,
+    /// Queries that fail or overrun [`QUERY_TIMEOUT`] open this, and search then answers 503 at
+    /// once for a few seconds: a sick index costs browsing and checkout nothing.
+    breaker: Breaker,
+    /// Fault injection for the degradation tests: each query first sleeps this long.
+    injected_delay_ms: AtomicU64,
 }
+
+/// The longest a query may take before it counts as failed (the caller gets a 503).
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Search over the catalog (cheap to clone).
 #[derive(Clone)]
@@ -120,6 +131,8 @@ impl SearchService {
                 index: RwLock::default(),
                 pending: Mutex::default(),
                 wake: Notify::new(),
+                breaker: Breaker::new(3, Duration::from_secs(5)),
+                injected_delay_ms: AtomicU64::new(0),
             }),
         }
     }
@@ -131,6 +144,52 @@ impl SearchService {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or_else(|| ServiceError::Unavailable("search is not running on this node".into()))
+    }
+
+    /// Runs a query on a blocking thread, bounded by [`QUERY_TIMEOUT`] and the circuit breaker.
+    async fn guarded<T, E, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        E: std::fmt::Display,
+        F: FnOnce(&SearchIndex) -> std::result::Result<T, E> + Send + 'static,
+    {
+        let breaker = &self.inner.breaker;
+        if !breaker.allow() {
+            metrics::counter!("search_queries_total", "result" => "rejected").increment(1);
+            return Err(ServiceError::Unavailable("search is failing; the circuit is open".into()));
+        }
+        let index = self.index()?;
+        let delay = Duration::from_millis(self.inner.injected_delay_ms.load(Ordering::Relaxed));
+        let task = tokio::task::spawn_blocking(move || {
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            query(&index).map_err(|e| e.to_string())
+        });
+        let (result, outcome) = match tokio::time::timeout(QUERY_TIMEOUT, task).await {
+            Ok(Ok(Ok(value))) => (Ok(value), "ok"),
+            Ok(Ok(Err(cause))) => (Err(ServiceError::Internal(cause)), "error"),
+            Ok(Err(join)) => (Err(ServiceError::Internal(join.to_string())), "error"),
+            Err(_) => (Err(ServiceError::Unavailable(format!("a search query overran {QUERY_TIMEOUT:?}"))), "timeout"),
+        };
+        metrics::counter!("search_queries_total", "result" => outcome).increment(1);
+        let transition = if result.is_ok() { breaker.success() } else { breaker.failure() };
+        match transition {
+            Transition::Opened => tracing::warn!("search is failing: answering 503 until a trial query succeeds"),
+            Transition::Closed => tracing::info!("search answers again"),
+            Transition::None => {}
+        }
+        result
+    }
+
+    /// Whether failing queries opened the circuit (search answers 503 at once meanwhile).
+    pub fn is_failing(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
+
+    /// Makes every query first sleep `delay` (fault injection for tests; zero turns it off).
+    pub fn inject_delay(&self, delay: Duration) {
+        self.inner.injected_delay_ms.store(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Opens the index (in `dir`, or in memory when `dir` is `None` or held by another process),
@@ -369,11 +428,7 @@ impl SearchService {
             offset,
             limit: limit as usize,
         };
-        let index = self.index()?;
-        let results = tokio::task::spawn_blocking(move || index.search(&query))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let results = self.guarded(move |index| index.search(&query)).await?;
         let products = results
             .hits
             .iter()
@@ -392,12 +447,8 @@ impl SearchService {
         if !(1..=20).contains(&limit) {
             return Err(ServiceError::invalid("limit", "must be between 1 and 20"));
         }
-        let index = self.index()?;
         let text = text.to_string();
-        tokio::task::spawn_blocking(move || index.suggest(&text, limit as usize))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?
-            .map_err(|e| ServiceError::Internal(e.to_string()))
+        self.guarded(move |index| index.suggest(&text, limit as usize)).await
     }
 }
 

@@ -75,10 +75,12 @@ pub async fn seed_if_empty(
     Ok(Some(demo::seed_demo(&services.db, progress).await?))
 }
 
-/// Builds the HTTP application for these services.
-pub fn router(services: Services, config: &Config) -> axum::Router {
+/// Builds the HTTP application for these services; `events` is the bus the node follows (its
+/// state shows in readiness).
+pub fn router(services: Services, config: &Config, events: Option<keel_platform::bus::EventBus>) -> axum::Router {
     let handle = telemetry::metrics_handle();
-    keel_api::router(services, &config.api(), Some(Arc::new(move || handle.render())))
+    let api = keel_api::ApiConfig { event_bus: events, ..config.api() };
+    keel_api::router(services, &api, Some(Arc::new(move || handle.render())))
 }
 
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish (up to
@@ -87,9 +89,10 @@ pub async fn serve(
     listener: TcpListener,
     services: Services,
     config: &Config,
+    events: Option<keel_platform::bus::EventBus>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = router(services.clone(), config).into_make_service_with_connect_info::<PeerAddr>();
+    let app = router(services.clone(), config, events).into_make_service_with_connect_info::<PeerAddr>();
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopping = async move {
@@ -304,6 +307,14 @@ pub const NOOP: &str = "system.noop";
 /// the search index. Dropping it stops the follower.
 pub struct ApiNode {
     follower: Option<tokio::task::JoinHandle<()>>,
+    bus: Option<keel_platform::bus::EventBus>,
+}
+
+impl ApiNode {
+    /// The NATS bus this node follows, if any.
+    pub fn bus(&self) -> Option<keel_platform::bus::EventBus> {
+        self.bus.clone()
+    }
 }
 
 impl Drop for ApiNode {
@@ -317,10 +328,11 @@ impl Drop for ApiNode {
 /// Starts what an api node needs before it serves: the event follower first (so nothing that
 /// changes while the index builds is missed), then the search index, built from the database.
 pub async fn start_api_node(services: &Services, config: &Config) -> anyhow::Result<ApiNode> {
-    let follower = match config.nats() {
+    let (follower, bus) = match config.nats() {
         Some(_) => {
             let db = services.db.clone();
-            Some(event_bus(config).await?.follow(move |event| db.dispatch_event(&event)).await?)
+            let bus = event_bus(config).await?;
+            (Some(bus.follow(move |event| db.dispatch_event(&event)).await?), Some(bus))
         }
         None => {
             if services.db.engine() == keel_services::Engine::Postgres {
@@ -328,10 +340,10 @@ pub async fn start_api_node(services: &Services, config: &Config) -> anyhow::Res
                     "no KEEL_NATS_URL: this node hears only its own changes; run several nodes on one database with NATS so their caches and search indexes follow each other"
                 );
             }
-            None
+            (None, None)
         }
     };
-    let node = ApiNode { follower };
+    let node = ApiNode { follower, bus };
     let started = std::time::Instant::now();
     let count = services.search.start(Some(config.search_dir())).await.context("cannot build the search index")?;
     tracing::info!(products = count, ms = started.elapsed().as_millis() as u64, "search index ready");
@@ -362,8 +374,8 @@ pub async fn run(
             tracing::info!("shutting down: letting running jobs finish");
         }
         (_, Some(listener)) => {
-            let _node = start_api_node(&services, config).await?;
-            serve(listener, services.clone(), config, shutdown).await?
+            let node = start_api_node(&services, config).await?;
+            serve(listener, services.clone(), config, node.bus(), shutdown).await?
         }
         (_, None) => anyhow::bail!("the {role:?} role needs a listener"),
     }

@@ -433,6 +433,7 @@ impl Config {
                 ..Default::default()
             },
             redis: self.redis(),
+            event_bus: None,
         }
     }
 

@@ -71,71 +71,10 @@ backend_tests! {
     }
 }
 
-/// A NATS server of this test's own, on a free port with its own store directory, so it can be
-/// killed and restarted without touching the machine's shared server.
-struct Nats {
-    child: Option<std::process::Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Nats {
-    fn binary() -> Option<&'static str> {
-        ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-    }
-
-    async fn start() -> Option<Nats> {
-        let Some(_) = Self::binary() else {
-            assert!(!common::in_ci(), "CI=true but nats-server is not installed (apt-get install nats-server)");
-            eprintln!("NATS suite NOT RUN: nats-server is not installed");
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut nats = Nats { child: None, port, dir: tempfile::tempdir().unwrap() };
-        nats.spawn().await;
-        Some(nats)
-    }
-
-    async fn spawn(&mut self) {
-        let child = std::process::Command::new(Self::binary().unwrap())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(Instant::now() < until, "nats-server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 backend_tests! {
     #[demo = false]
     async fn no_event_is_lost_when_nats_restarts(app) {
-        let Some(mut nats) = Nats::start().await else { return };
+        let Some(mut nats) = common::servers::Server::nats().await else { return };
         let stream = format!("KEEL_TEST_{}", uuid::Uuid::new_v4().simple());
         let config = NatsConfig { url: nats.url(), stream: stream.clone(), subject_prefix: format!("test.{stream}"), publish_timeout: Duration::from_secs(2) };
         let bus = EventBus::nats(config.clone()).await.unwrap();

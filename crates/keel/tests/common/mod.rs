@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod servers;
 
 use keel::config::Config;
 use keel_services::Services;
@@ -188,8 +189,9 @@ impl TestApp {
         let server_services = services.clone();
         let server_config = config.clone();
         let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
+        let events = node.bus();
         let server = tokio::spawn(async move {
-            keel::app::serve(listener, server_services, &server_config, async {
+            keel::app::serve(listener, server_services, &server_config, events, async {
                 let _ = stopped.await;
             })
             .await
@@ -223,6 +225,11 @@ impl TestApp {
     }
 
     /// A request to the admin API with the all-permissions key.
+    /// POSTs JSON anonymously (the store API) and answers the status and the JSON body.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        json_of(self.http.post(self.url(path)).json(&body).send().await.expect("request")).await
+    }
+
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path)).bearer_auth(&self.admin_key)
     }
