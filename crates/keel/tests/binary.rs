@@ -359,11 +359,11 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
     let Some(mut db) = common::Database::create(common::Backend::Postgres).await else { return };
     let url = db.config.database_url.clone().unwrap();
     // paysim runs in this test process, so it outlives the Keel process that dies.
-    let (services, paysim_url) = shop_with_paysim(&mut db).await;
+    let (services, paysim_url) = common::shop::shop_with_paysim(&mut db).await;
 
     // A cart ready to check out, for the one unit in stock.
-    let variant = variant_in_stock(&services, "CRASH-1", 1).await;
-    let cart = ready_cart(&services, variant, "crash@example.com").await;
+    let variant = common::shop::variant_in_stock(&services, "CRASH-1", 1).await;
+    let cart = common::shop::ready_cart(&services, variant, "crash@example.com").await;
 
     // The API process dies right after the payment is authorised.
     let dir = tempfile::tempdir().unwrap();
@@ -439,136 +439,4 @@ async fn a_checkout_killed_after_authorising_leaves_no_money_held() {
     assert!(services.carts.get(cart, None).await.is_ok());
     services.db.close().await;
     db.drop_now().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkouts_spread_over_two_api_processes_never_oversell() {
-    let Some(mut db) = common::Database::create(common::Backend::Postgres).await else { return };
-    let url = db.config.database_url.clone().unwrap();
-    let (services, paysim_url) = shop_with_paysim(&mut db).await;
-    let variant = variant_in_stock(&services, "SCARCE-1", 3).await;
-    let mut ready = Vec::new();
-    for i in 0..16 {
-        ready.push(ready_cart(&services, variant, &format!("race{i}@example.com")).await);
-    }
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut ports = Vec::new();
-    let mut nodes = Vec::new();
-    // Each node's output is read until the end: a closed pipe would kill it on its next log.
-    let mut outputs = Vec::new();
-    for _ in 0..2 {
-        let mut node = keel()
-            .current_dir(dir.path())
-            .env("KEEL_DATABASE_URL", &url)
-            .env("KEEL_DEMO_SEED", "false")
-            .env("KEEL_PAYSIM_URL", &paysim_url)
-            .env("KEEL_ADDR", "127.0.0.1:0")
-            .args(["serve", "--role", "api"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut output = Lines::of(node.stderr.take().unwrap());
-        ports.push(output.serving_port());
-        outputs.push(output);
-        nodes.push(node);
-    }
-    let client = ::reqwest::Client::new();
-    let tasks: Vec<_> = ready
-        .iter()
-        .enumerate()
-        .map(|(i, cart)| {
-            let url = format!("http://127.0.0.1:{}/v1/store/carts/{cart}/checkout", ports[i % 2]);
-            let client = client.clone();
-            tokio::spawn(async move {
-                let res = client
-                    .post(url)
-                    .header("Idempotency-Key", "race")
-                    .json(&serde_json::json!({"payment": {"provider": "paysim", "token": "tok_visa"}}))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = res.status().as_u16();
-                let body: serde_json::Value = res.json().await.unwrap();
-                (status, body)
-            })
-        })
-        .collect();
-    let mut placed = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            (201, _) => placed += 1,
-            (409, body) if body["code"] == "insufficient_stock" => {}
-            other => panic!("unexpected answer {other:?}"),
-        }
-    }
-    for mut node in nodes {
-        node.kill().unwrap();
-        node.wait().unwrap();
-    }
-    drop(outputs);
-    assert_eq!(placed, 3, "exactly as many orders as units");
-    let levels = services.inventory.inventory(variant).await.unwrap().levels;
-    assert_eq!((levels.iter().map(|l| l.on_hand).sum::<i64>(), levels.iter().map(|l| l.reserved).sum::<i64>()), (0, 0));
-    // Only the three winners reached the provider, and each is held for its order.
-    let paysim = services.providers.payment("paysim").unwrap();
-    let mut held = 0;
-    for cart in &ready {
-        let checkout = {
-            let mut conn = services.db.read().await.unwrap();
-            keel_store::orders::find_checkout(&mut conn.conn(), &cart.to_string(), "race").await.unwrap()
-        };
-        if let Some(checkout) = checkout {
-            let payments = paysim.find_by_checkout(&checkout.id).await.unwrap();
-            assert_eq!((checkout.step.as_str(), payments.len()), ("completed", 1));
-            held += 1;
-        }
-    }
-    assert_eq!(held, 3);
-    services.db.close().await;
-    db.drop_now().await;
-}
-
-/// Services on `db` with a paysim run by this test process (so it outlives any Keel process),
-/// the demo catalog seeded; and paysim's URL.
-async fn shop_with_paysim(db: &mut common::Database) -> (keel_services::Services, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let paysim_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(paysim::serve(listener, paysim::Config::default()));
-    db.config.paysim_url = Some(paysim_url.clone());
-    let services = keel::app::open(&db.config).await.unwrap();
-    keel::app::seed_if_empty(&services, |_| {}).await.unwrap();
-    (services, paysim_url)
-}
-
-/// A published variant priced USD 25.00 with `on_hand` in stock.
-async fn variant_in_stock(services: &keel_services::Services, sku: &str, on_hand: i64) -> keel_domain::VariantId {
-    let product = serde_json::from_value(serde_json::json!({"title": format!("Scarce {sku}"), "status": "published",
-        "variants": [{"sku": sku, "prices": [{"amount": 2500, "currency": "USD"}]}]}))
-    .unwrap();
-    let variant = services.catalog.create_product(&product).await.unwrap().variants[0].id;
-    let level = serde_json::from_value(serde_json::json!({"on_hand": on_hand})).unwrap();
-    services.inventory.set_level(variant, level).await.unwrap();
-    variant
-}
-
-/// A USD cart with one unit of `variant`, an email, an address and a shipping option.
-async fn ready_cart(
-    services: &keel_services::Services,
-    variant: keel_domain::VariantId,
-    email: &str,
-) -> keel_domain::CartId {
-    fn json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
-        serde_json::from_value(v).unwrap()
-    }
-    let carts = &services.carts;
-    let cart = carts.create(json(serde_json::json!({"currency": "USD"})), None).await.unwrap().id;
-    carts.add_line(cart, None, json(serde_json::json!({"variant_id": variant, "quantity": 1}))).await.unwrap();
-    let details = serde_json::json!({"email": email,
-        "shipping_address": {"line1": "1 Main St", "city": "Springfield", "country_code": "US"}});
-    carts.update(cart, None, json(details)).await.unwrap();
-    let option = carts.shipping_options(cart, None).await.unwrap().remove(0);
-    carts.choose_shipping(cart, None, json(serde_json::json!({"option_id": option.id}))).await.unwrap();
-    cart
 }

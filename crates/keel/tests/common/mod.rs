@@ -11,6 +11,7 @@
 
 pub mod process;
 pub mod servers;
+pub mod shop;
 
 use keel::config::Config;
 use keel_services::Services;
