@@ -118,6 +118,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(err) => tracing::warn!(%err, "could not read the job queue depth"),
     }
+    match state.services.jobs.outbox_lag().await {
+        Ok((waiting, oldest)) => {
+            metrics::gauge!("outbox_unpublished_events").set(waiting as f64);
+            let age = oldest.map_or(0.0, |at| (keel_services::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+            metrics::gauge!("outbox_lag_seconds").set(age);
+        }
+        Err(err) => tracing::warn!(%err, "could not read the outbox lag"),
+    }
     let body = state.metrics.as_ref().map(|render| render()).unwrap_or_default();
     let mut response = body.into_response();
     response

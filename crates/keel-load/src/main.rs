@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug, Clone)]
 #[command(name = "keel-load", about = "Drive a running Keel with a shopper mix and report latency per step")]
 struct Args {
-    /// Keel's base URL (loopback only).
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    target: String,
+    /// Keel's base URL (loopback only); several, comma-separated, share the requests round-robin
+    /// (several api nodes of one shop).
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    target: Vec<String>,
     /// Closed loop: this many virtual shoppers.
     #[arg(long, conflicts_with = "rate")]
     users: Option<usize>,
@@ -111,7 +112,8 @@ impl Default for Step {
 
 struct Shared {
     http: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
+    next_base: AtomicU64,
     catalog: Catalog,
     stats: Mutex<Stats>,
     requests: AtomicU64,
@@ -138,7 +140,8 @@ impl Shared {
     ) -> Option<Value> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let started = since.unwrap_or_else(Instant::now);
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let n = self.next_base.fetch_add(1, Ordering::Relaxed) as usize % self.bases.len();
+        let mut req = self.http.request(method, format!("{}{path}", self.bases[n]));
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -369,14 +372,17 @@ async fn discover(http: &reqwest::Client, base: &str, admin_key: Option<&str>) -
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    check_loopback(&args.target)?;
+    for target in &args.target {
+        check_loopback(target)?;
+    }
     // The workspace builds reqwest without a default TLS provider (one TLS stack: rustls with ring).
     let _ = rustls::crypto::ring::default_provider().install_default();
     if args.duration == 0 || args.duration > 600 {
         bail!("--duration must be 1 to 600 seconds");
     }
     let mix = parse_mix(&args.mix)?;
-    let base = args.target.trim_end_matches('/').to_string();
+    let bases: Vec<String> = args.target.iter().map(|t| t.trim_end_matches('/').to_string()).collect();
+    let base = bases.first().cloned().context("--target is empty")?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(30)).build()?;
     let catalog = discover(&http, &base, args.admin_key.as_deref()).await?;
     eprintln!(
@@ -389,7 +395,8 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let shared = Arc::new(Shared {
         http,
-        base,
+        bases,
+        next_base: AtomicU64::new(0),
         catalog,
         stats: Mutex::default(),
         requests: AtomicU64::new(0),

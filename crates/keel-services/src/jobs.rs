@@ -227,6 +227,14 @@ impl JobService {
         job.try_into()
     }
 
+    /// Events waiting in the outbox, and when the oldest of them occurred (the relay's lag).
+    pub async fn outbox_lag(&self) -> Result<(i64, Option<DateTime<Utc>>)> {
+        let mut conn = self.db.read().await?;
+        let waiting = keel_store::outbox::unpublished_count(&mut conn.conn()).await?;
+        let oldest = if waiting > 0 { keel_store::outbox::oldest_unpublished(&mut conn.conn()).await? } else { None };
+        Ok((waiting, oldest))
+    }
+
     pub async fn depth(&self) -> Result<Vec<QueueDepth>> {
         let mut conn = self.db.read().await?;
         Ok(repo::depth(&mut conn.conn())

@@ -147,6 +147,17 @@ pub async fn unpublished_count(c: &mut Conn<'_>) -> Result<i64> {
     c.fetch_i64(&q).await
 }
 
+/// When the oldest unpublished event occurred (`None`: the relay has caught up).
+pub async fn oldest_unpublished(c: &mut Conn<'_>) -> Result<Option<DateTime<Utc>>> {
+    let q = select_events()
+        .and_where(Expr::col(OutboxEvents::PublishedAt).is_null())
+        .order_by(OutboxEvents::Seq, Order::Asc)
+        .limit(1)
+        .to_owned();
+    let row: Option<OutboxRow> = c.fetch_optional(&q).await?;
+    Ok(row.map(|r| r.occurred_at))
+}
+
 /// One event by id.
 pub async fn find(c: &mut Conn<'_>, id: EventId) -> Result<Option<Event>> {
     let q = select_events().and_where(Expr::col(OutboxEvents::Id).eq(id.to_string())).to_owned();

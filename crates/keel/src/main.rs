@@ -54,6 +54,12 @@ enum Command {
         #[command(subcommand)]
         command: SearchCommand,
     },
+    /// Ask this node's own HTTP server (at KEEL_ADDR, plain HTTP) whether it is healthy: exits 0
+    /// when PATH answers 200. For container health checks, where there is no curl.
+    Probe {
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print the GraphQL schemas (store and admin) as SDL.
@@ -195,8 +201,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!("\nsearch index rebuilt: {count} products in {:.1} s", started.elapsed().as_secs_f64());
             Ok(())
         }
+        Command::Probe { path } => probe(&config, &path).await,
         Command::Openapi | Command::GraphqlSchema => unreachable!("handled before the runtime starts"),
     }
+}
+
+/// One plain HTTP/1.0 GET to this node's address, within 3 s.
+async fn probe(config: &Config, path: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = config.socket_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await?;
+        let mut head = [0u8; 32];
+        let n = stream.read(&mut head).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&head[..n]).to_string())
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(3), ask)
+        .await
+        .context("no answer within 3 s")?
+        .with_context(|| format!("cannot reach {addr}"))?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    anyhow::ensure!(status == "200", "{path} answered {status:?}");
+    println!("{path}: 200");
+    Ok(())
 }
 
 async fn serve(config: Config, role: app::Role) -> anyhow::Result<()> {

@@ -65,6 +65,15 @@ fn starts_with_no_configuration_serves_the_demo_and_stops_cleanly_on_sigterm() {
     assert!(stderr.wait_for("Keel is serving", Duration::from_secs(60)), "keel did not start: {:?}", stderr.seen);
     assert!(dir.path().join("data/keel.db").exists(), "SQLite file in ./data by default");
 
+    // The container health check: `keel probe` asks the node at KEEL_ADDR.
+    let probe = |path: &str, addr: &str| {
+        keel().current_dir(dir.path()).env("KEEL_ADDR", addr).args(["probe", "--path", path]).output().unwrap()
+    };
+    assert!(probe("/healthz", &format!("127.0.0.1:{port}")).status.success());
+    let missing = probe("/no-such-page", &format!("127.0.0.1:{port}"));
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("404"));
+    assert!(!probe("/healthz", &format!("127.0.0.1:{}", free_port())).status.success(), "nothing listens there");
+
     let client = reqwest::blocking_client();
     let (status, body) = client.get(&format!("{base}/v1/store/products?limit=100")).send().unwrap();
     assert_eq!(status, 200);
