@@ -25,20 +25,27 @@ pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
         http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
-    if let Some(route) = route {
-        span.record("http.route", route);
-        span.record("otel.name", format!("{} {route}", req.method()));
-    } else {
-        span.record("otel.name", req.method().as_str());
+    if keel_platform::trace::exporting() {
+        match route {
+            Some(route) => {
+                span.record("http.route", route);
+                span.record("otel.name", format!("{} {route}", req.method()));
+            }
+            None => {
+                span.record("otel.name", req.method().as_str());
+            }
+        }
     }
     let parent = req.headers().get(keel_platform::trace::TRACEPARENT).and_then(|v| v.to_str().ok());
     keel_platform::trace::continue_trace(&span, parent);
     span
 }
 
-/// Records the answer's status on the request span.
+/// Records the answer's status on the request span (for the exported trace).
 pub fn record_status<B>(response: &axum::http::Response<B>, _latency: std::time::Duration, span: &tracing::Span) {
-    span.record("http.response.status_code", response.status().as_u16());
+    if keel_platform::trace::exporting() {
+        span.record("http.response.status_code", response.status().as_u16());
+    }
 }
 
 /// Counts requests and records their latency by method, route template and status.

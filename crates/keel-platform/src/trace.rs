@@ -188,6 +188,12 @@ impl opentelemetry_http::HttpClient for ExportClient {
     }
 }
 
+/// Whether spans are exported: fields only a trace needs (span names, routes, status codes)
+/// need not be recorded otherwise, which keeps the request path's log spans cheap.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 /// The `traceparent` of the current span, to carry the trace into a job, an event or an
 /// outgoing request. `None` when spans are not exported.
 pub fn current() -> Option<String> {
