@@ -13,12 +13,14 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p keel \
-    && cp target/release/keel /usr/local/bin/keel \
+    cargo build --release --locked -p keel -p paysim \
+    && cp target/release/keel target/release/paysim /usr/local/bin/ \
     && mkdir -p /data
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /usr/local/bin/keel /usr/local/bin/keel
+# The payment simulator, for trying a cluster out (deploy/docker-compose.yml); not for production.
+COPY --from=build /usr/local/bin/paysim /usr/local/bin/paysim
 # The data directory (SQLite file, search index, generated files), owned by the runtime user.
 COPY --from=build --chown=65532:65532 /data /data
 # glibc's allocator keeps one arena per thread unless told otherwise (docs/PERFORMANCE.md).

@@ -74,15 +74,19 @@ node() {
 # would otherwise embed its own, and a payment authorised on one node be unknown to another).
 paysim_port="$(free_port)"
 "$BIN/paysim" --addr "127.0.0.1:$paysim_port" >"$work/paysim.log" 2>&1 &
-pids+=("$!")
+paysim_pid=$!
+pids+=("$paysim_pid")
 export KEEL_PAYSIM_URL="http://127.0.0.1:$paysim_port"
 
 mkdir -p bench/results docs/bench
+# Only this run's figures are compared at the end.
+for n in $NODES; do rm -f "bench/results/cluster-${n}api.json"; done
 for n in $NODES; do
   echo "== $n api node(s), $WORKERS worker(s)"
   psql "$PG_URL/postgres" -qAt -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
   psql "$PG_URL/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db" >/dev/null
-  KEEL_DATA_DIR="$work/seed" "$BIN/keel" seed --demo >/dev/null 2>&1
+  KEEL_DATA_DIR="$work/seed" "$BIN/keel" seed --demo >"$work/seed.log" 2>&1 \
+    || { cat "$work/seed.log" >&2; exit 1; }
   key="$(KEEL_DATA_DIR="$work/seed" "$BIN/keel" apikey create --name load 2>/dev/null | tail -n1)"
   targets=(); api_pids=(); worker_pids=()
   for w in $(seq 1 "$WORKERS"); do node worker "$w"; done
@@ -106,9 +110,10 @@ json.dump(doc, open(path, "w"), indent=2)
 print("peak RSS (MiB): api", [r // 1024 for r in doc["api_peak_rss_kb"]], "workers", [r // 1024 for r in doc["worker_peak_rss_kb"]])
 PY
   for p in "${api_pids[@]}" "${worker_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pids=("$paysim_pid")
 done
 
-if [ -f bench/results/cluster-1api.json ] && [ -f bench/results/cluster-2api.json ]; then
+if [[ " $NODES " == *" 1 "* && " $NODES " == *" 2 "* ]]; then
   python3 - <<'PY'
 import json
 one, two = (json.load(open(f"bench/results/cluster-{n}api.json")) for n in (1, 2))

@@ -14,6 +14,10 @@ use std::time::Instant;
 pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
     let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        // Probes and scrapes: a log span, never an exported trace.
+        return tracing::debug_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
+    }
     let span = tracing::info_span!(
         "http",
         method = %req.method(),
@@ -42,7 +46,12 @@ pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
 }
 
 /// Records the answer's status on the request span (for the exported trace).
-pub fn record_status<B>(response: &axum::http::Response<B>, _latency: std::time::Duration, span: &tracing::Span) {
+pub fn record_status<B>(response: &axum::http::Response<B>, latency: std::time::Duration, span: &tracing::Span) {
+    tracing::debug!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "finished processing request"
+    );
     if keel_platform::trace::exporting() {
         span.record("http.response.status_code", response.status().as_u16());
     }

@@ -77,6 +77,12 @@ impl Breaker {
         self.inner.open_until.load(Ordering::Relaxed) > self.now_ms()
     }
 
+    /// Whether the last `threshold` calls failed and none has succeeded since (stays true through
+    /// the trial period, unlike [`Breaker::is_open`]).
+    pub fn is_tripped(&self) -> bool {
+        self.inner.failures.load(Ordering::Relaxed) >= self.inner.threshold
+    }
+
     /// Records a failed call.
     pub fn failure(&self) -> Transition {
         let failures = self.inner.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
@@ -120,8 +126,9 @@ mod tests {
             std::thread::yield_now();
         }
         assert!(!breaker.allow(), "only one caller tries while the trial is out");
+        assert!(breaker.is_tripped(), "still failing until the trial succeeds");
         assert_eq!(breaker.success(), Transition::Closed);
-        assert!(breaker.allow() && !breaker.is_open());
+        assert!(breaker.allow() && !breaker.is_open() && !breaker.is_tripped());
         assert_eq!(breaker.failure(), Transition::None, "the count started again after the success");
     }
 }

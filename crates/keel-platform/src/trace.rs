@@ -223,7 +223,12 @@ pub fn continue_trace(span: &Span, traceparent: Option<&str>) {
             }
         }
         let id = span.context().span().span_context().trace_id();
-        if id == opentelemetry::trace::TraceId::INVALID { new_trace_id() } else { id.to_string() }
+        if id == opentelemetry::trace::TraceId::INVALID {
+            // The span is not exported (filtered out): still name the caller's trace.
+            traceparent.and_then(trace_id_of).map_or_else(new_trace_id, str::to_string)
+        } else {
+            id.to_string()
+        }
     } else {
         traceparent.and_then(trace_id_of).map_or_else(new_trace_id, str::to_string)
     };

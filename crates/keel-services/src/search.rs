@@ -110,7 +110,13 @@ struct Inner {
     breaker: Breaker,
     /// Fault injection for the degradation tests: each query first sleeps this long.
     injected_delay_ms: AtomicU64,
+    /// Queries running on blocking threads. A query past its time limit cannot be stopped, so
+    /// this bounds how many threads a hanging index can hold; more queries are refused at once.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Queries that may run at once on one node.
+const MAX_IN_FLIGHT: usize = 16;
 
 /// The longest a query may take before it counts as failed (the caller gets a 503).
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -133,6 +139,7 @@ impl SearchService {
                 wake: Notify::new(),
                 breaker: Breaker::new(3, Duration::from_secs(5)),
                 injected_delay_ms: AtomicU64::new(0),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             }),
         }
     }
@@ -159,8 +166,13 @@ impl SearchService {
             return Err(ServiceError::Unavailable("search is failing; the circuit is open".into()));
         }
         let index = self.index()?;
+        let Ok(permit) = self.inner.in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("search_queries_total", "result" => "rejected").increment(1);
+            return Err(ServiceError::Unavailable(format!("{MAX_IN_FLIGHT} searches are already running")));
+        };
         let delay = Duration::from_millis(self.inner.injected_delay_ms.load(Ordering::Relaxed));
         let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             if !delay.is_zero() {
                 std::thread::sleep(delay);
             }
@@ -182,9 +194,10 @@ impl SearchService {
         result
     }
 
-    /// Whether failing queries opened the circuit (search answers 503 at once meanwhile).
+    /// Whether failing queries opened the circuit and no query has succeeded since (search answers
+    /// 503 at once while it is open).
     pub fn is_failing(&self) -> bool {
-        self.inner.breaker.is_open()
+        self.inner.breaker.is_tripped()
     }
 
     /// Makes every query first sleep `delay` (fault injection for tests; zero turns it off).

@@ -424,6 +424,11 @@ macro_rules! dispatch {
 }
 
 fn sql_span(system: &'static str, sql: &str) -> tracing::Span {
+    // Statements outside any operation (a worker's poll, a lease heartbeat) would each be a
+    // trace of their own: they are not traced.
+    if tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
     let verb = sql.split_ascii_whitespace().next().unwrap_or("SQL");
     tracing::debug_span!("sql", otel.name = verb, otel.kind = "client", db.system = system, db.statement = sql)
 }

@@ -370,8 +370,15 @@ pub async fn run(
     };
     match (role, listener) {
         (Role::Worker, _) => {
+            let metrics = match &config.metrics_addr {
+                Some(addr) => Some(worker_metrics(addr).await?),
+                None => None,
+            };
             shutdown.await;
             tracing::info!("shutting down: letting running jobs finish");
+            if let Some(metrics) = metrics {
+                metrics.abort();
+            }
         }
         (_, Some(listener)) => {
             let node = start_api_node(&services, config).await?;
@@ -387,6 +394,25 @@ pub async fn run(
     }
     services.db.close().await;
     Ok(())
+}
+
+/// A worker's own small HTTP server on `addr`: `/healthz` and `/metrics` (its jobs and relay
+/// counters live in this process, so Prometheus scrapes each worker).
+async fn worker_metrics(addr: &str) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener =
+        TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (KEEL_METRICS_ADDR)"))?;
+    let local = listener.local_addr()?;
+    let handle = telemetry::metrics_handle();
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/metrics", axum::routing::get(move || std::future::ready(handle.render())));
+    tracing::info!(addr = %local, "worker metrics served");
+    eprintln!("Keel worker metrics on http://{local}/metrics");
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!(%err, "the worker's metrics server stopped");
+        }
+    }))
 }
 
 /// The configured event bus: NATS JetStream when `KEEL_NATS_URL` is set, else in-process.

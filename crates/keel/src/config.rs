@@ -31,6 +31,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `KEEL_LOG`: a tracing filter such as `info` or `keel=debug,sqlx=warn`.
     pub log: String,
+    /// `KEEL_METRICS_ADDR`: a worker (which serves no API) answers `/healthz` and `/metrics`
+    /// here, for probes and Prometheus (api nodes serve both on `KEEL_ADDR`).
+    pub metrics_addr: Option<String>,
     /// `KEEL_OTLP_ENDPOINT`: export traces to this OpenTelemetry collector over OTLP/HTTP
     /// (protobuf), e.g. `http://collector:4318` (absent: no export).
     pub otlp_endpoint: Option<String>,
@@ -155,6 +158,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log: "info,sqlx=warn,tower_http=warn".into(),
             otlp_endpoint: None,
+            metrics_addr: None,
             trace_filter: "info,keel_store=debug,keel_api::cache=debug,sqlx=off".into(),
             service_name: "keel".into(),
             cors_origins: String::new(),
@@ -219,6 +223,7 @@ const ENV_KEYS: &[&str] = &[
     "log_format",
     "log",
     "otlp_endpoint",
+    "metrics_addr",
     "trace_filter",
     "service_name",
     "cors_origins",
@@ -286,7 +291,22 @@ impl Config {
         }
         figment = figment
             .merge(Env::prefixed("KEEL_").filter(|key| ENV_KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))));
-        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let mut config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        // An optional address set to nothing (`KEEL_OTLP_ENDPOINT=` from a template) is unset.
+        for value in [
+            &mut config.database_url,
+            &mut config.otlp_endpoint,
+            &mut config.metrics_addr,
+            &mut config.nats_url,
+            &mut config.redis_url,
+            &mut config.smtp_url,
+            &mut config.secret_key,
+            &mut config.paysim_url,
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -306,6 +326,11 @@ impl Config {
             && (!url.starts_with("redis://") || keel_platform::redis::check_url(url).is_err())
         {
             bail!("invalid configuration: KEEL_REDIS_URL (redis_url) must be a redis://host:port/db address");
+        }
+        if let Some(addr) = &self.metrics_addr
+            && addr.parse::<SocketAddr>().is_err()
+        {
+            bail!("invalid configuration: KEEL_METRICS_ADDR (metrics_addr) must be an address such as 0.0.0.0:9090");
         }
         if let Some(endpoint) = &self.otlp_endpoint {
             keel_platform::trace::traces_url(endpoint).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;

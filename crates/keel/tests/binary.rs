@@ -112,12 +112,22 @@ fn invalid_configuration_fails_at_start_naming_the_key() {
         ("KEEL_DATABASE_URL", "mysql://localhost/x", "KEEL_DATABASE_URL"),
         ("KEEL_DB_MAX_CONNECTIONS", "lots", "db_max_connections"),
         ("KEEL_LOG_FORMAT", "xml", "log_format"),
+        ("KEEL_OTLP_ENDPOINT", "collector:4318", "KEEL_OTLP_ENDPOINT"),
     ] {
         let output = keel().current_dir(dir.path()).env(key, value).arg("migrate").output().unwrap();
         assert!(!output.status.success(), "{key}={value} was accepted");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.to_lowercase().contains(&expect.to_lowercase()), "{key}: {stderr}");
     }
+    // An optional address set to nothing (a template's `KEEL_OTLP_ENDPOINT=`) is simply unset.
+    let output = keel()
+        .current_dir(dir.path())
+        .env("KEEL_OTLP_ENDPOINT", "")
+        .env("KEEL_REDIS_URL", " ")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[test]
@@ -158,8 +168,13 @@ async fn worker_processes_share_one_postgres_queue() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut workers = Vec::new();
-    for _ in 0..2 {
-        let mut child = keel()
+    let metrics_port = free_port();
+    for n in 0..2 {
+        let mut command = keel();
+        if n == 0 {
+            command.env("KEEL_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
+        }
+        let mut child = command
             .current_dir(dir.path())
             .env("KEEL_DATABASE_URL", &url)
             .env("KEEL_DEMO_SEED", "false")
@@ -202,6 +217,11 @@ async fn worker_processes_share_one_postgres_queue() {
     runners.sort();
     runners.dedup();
     assert_eq!(runners.len(), 2, "both worker processes ran jobs: {runners:?}");
+    // The first worker reports its own work to Prometheus.
+    assert!(workers[0].2.wait_for("worker metrics on", Duration::from_secs(10)));
+    let metrics =
+        ::reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("jobs_completed_total{queue=\"default\",kind=\"system.noop\"}"), "{metrics}");
 
     for (mut child, stdout, _stderr) in workers {
         let pid = child.id().to_string();

@@ -1,7 +1,7 @@
 //! Keel scaled out: two api and two worker processes of the real binary against one PostgreSQL,
 //! Redis and NATS. Requests spread over both api nodes; an admin change made on one is served by
 //! the other within a second; checkouts spread over both never oversell; an api node killed with
-//! SIGKILL leaves the other serving with no 5xx; a worker killed leaves its jobs to the other.
+//! SIGKILL leaves the other serving with no 5xx; a worker killed leaves the jobs to the other.
 //! (A worker killed in the middle of a job is `binary.rs`'s
 //! `a_killed_workers_job_is_finished_by_another_worker`.)
 
@@ -127,6 +127,9 @@ async fn two_api_and_two_worker_processes_share_one_postgres_redis_and_nats() {
     let took = since.elapsed();
     assert!(took < Duration::from_secs(1), "node B served the change after {took:?}");
 
+    // One worker dies before the orders come: every job they make is left to the other.
+    first_worker.kill();
+
     // Sixteen shoppers race for three units, checking out through both nodes.
     let variant = common::shop::variant_in_stock(&services, "CLUSTER-1", 3).await;
     let mut carts = Vec::new();
@@ -202,8 +205,7 @@ async fn two_api_and_two_worker_processes_share_one_postgres_redis_and_nats() {
     };
     assert_eq!(status, 201, "B takes writes too: {cart}");
 
-    // One worker dies; every job the orders made (mail, invoices, webhooks) still finishes.
-    first_worker.kill();
+    // Every job the orders made (mail, invoices, webhooks) finishes on the surviving worker.
     let pool = sqlx::PgPool::connect(db.config.database_url.as_deref().unwrap()).await.unwrap();
     let count = |sql: &'static str| {
         let pool = pool.clone();

@@ -157,7 +157,10 @@ async fn every_metric_the_alerts_and_the_dashboard_name_is_on_metrics() {
         assert_eq!(status, 200);
         let doomed = keel_services::jobs::JobSpec::new("test.no_such_handler", json!({})).max_attempts(1);
         app.services.jobs.enqueue_now(doomed).await.unwrap();
-        while app.get("/v1/store/categories").await.status() != 429 {}
+        let limited = Instant::now() + Duration::from_secs(30);
+        while app.get("/v1/store/categories").await.status() != 429 {
+            assert!(Instant::now() < limited, "the rate limit never answered 429");
+        }
 
         let until = Instant::now() + Duration::from_secs(30);
         let missing = loop {

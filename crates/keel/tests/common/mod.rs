@@ -225,12 +225,12 @@ impl TestApp {
         json_of(self.get(path).await).await
     }
 
-    /// A request to the admin API with the all-permissions key.
     /// POSTs JSON anonymously (the store API) and answers the status and the JSON body.
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         json_of(self.http.post(self.url(path)).json(&body).send().await.expect("request")).await
     }
 
+    /// A request to the admin API with the all-permissions key.
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path)).bearer_auth(&self.admin_key)
     }

@@ -35,7 +35,7 @@ impl Server {
             eprintln!("suite NOT RUN: {name} is not installed");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = super::process::free_port();
         let mut server = Server { kind, binary, child: None, port, dir: tempfile::tempdir().unwrap() };
         server.spawn().await;
         Some(server)
