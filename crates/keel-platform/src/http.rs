@@ -10,7 +10,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Once;
 use std::time::Duration;
-use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct OutboundConfig {
@@ -139,16 +138,11 @@ pub async fn post(
         server.address = %host,
         http.response.status_code = tracing::field::Empty,
     );
-    let sent = async {
-        let mut request = client.post(url).header("content-type", "application/json").body(body);
-        for (name, value) in headers.iter().map(|(n, v)| (*n, v.clone())).chain(crate::trace::outgoing_headers()) {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(|e| OutboundError::Transport(e.to_string()))?;
-        tracing::Span::current().record("http.response.status_code", response.status().as_u16());
-        Ok::<_, OutboundError>(response)
-    };
-    let response = sent.instrument(span).await?;
+    let mut request = client.post(url).header("content-type", "application/json").body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = crate::trace::send(request, span).await.map_err(|e| OutboundError::Transport(e.to_string()))?;
     let status = response.status().as_u16();
     let bytes = response.bytes().await.unwrap_or_default();
     let excerpt = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned();

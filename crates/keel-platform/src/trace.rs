@@ -210,6 +210,27 @@ pub fn outgoing_headers() -> Vec<(&'static str, String)> {
     current().map(|value| vec![(TRACEPARENT, value)]).unwrap_or_default()
 }
 
+/// Sends an outgoing request inside `span` (a client span, which should declare an empty
+/// `http.response.status_code` field): the current trace goes with it as `traceparent`, and the
+/// answer's status is recorded on the span.
+pub async fn send(
+    request: reqwest_client::RequestBuilder,
+    span: Span,
+) -> Result<reqwest_client::Response, reqwest_client::Error> {
+    use tracing::Instrument;
+    async move {
+        let mut request = request;
+        for (name, value) in outgoing_headers() {
+            request = request.header(name, value);
+        }
+        let response = request.send().await?;
+        Span::current().record("http.response.status_code", response.status().as_u16());
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
 /// Makes `span` (a root: a request, a job, a relayed event) a child of the remote span named by
 /// `traceparent`, and records its `trace_id` field: the trace it belongs to. Without export the
 /// trace id is the caller's, or a new random one.

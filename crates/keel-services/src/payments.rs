@@ -9,7 +9,6 @@ use crate::providers::BoxFuture;
 use keel_domain::Currency;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tracing::Instrument;
 
 /// What checkout asks a provider to authorise.
 #[derive(Debug, Clone)]
@@ -195,15 +194,7 @@ impl Paysim {
             url.path = path,
             http.response.status_code = tracing::field::Empty,
         );
-        let sent = async {
-            for (name, value) in keel_platform::trace::outgoing_headers() {
-                req = req.header(name, value);
-            }
-            let res = req.send().await.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
-            tracing::Span::current().record("http.response.status_code", res.status().as_u16());
-            Ok::<_, PaymentError>(res)
-        };
-        let res = sent.instrument(span).await?;
+        let res = keel_platform::trace::send(req, span).await.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
         let status = res.status().as_u16();
         let bytes = res.bytes().await.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
