@@ -46,7 +46,11 @@ async fn with_redis_stopped_a_node_serves_from_its_own_memory_and_recovers_when_
         c.rate_limit_default = "20/1".into();
     };
     common::run_with(common::Backend::Sqlite, true, tweak, move |app| async move {
-        let ready = until_ready(app, Duration::from_secs(10), |b| b["status"] == "ready").await;
+        // (The node drops the shared tier once as it starts: `fenced` until Redis confirms.)
+        let ready = until_ready(app, Duration::from_secs(10), |b| {
+            b["status"] == "ready" && b["checks"]["cache_tier"] == "ready"
+        })
+        .await;
         assert_eq!(
             (ready["checks"]["redis"].as_str(), ready["checks"]["cache_tier"].as_str()),
             (Some("up"), Some("ready"))
