@@ -10,7 +10,7 @@ mod common;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use common::process::{Lines, keel};
+use common::process::{Lines, Reaped, keel};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::{Value, json};
@@ -112,21 +112,23 @@ async fn a_checkout_is_one_trace_from_the_request_to_its_jobs() {
     let collector = Collector::default();
     let endpoint = collector.start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut node = keel()
-        .current_dir(dir.path())
-        .env("KEEL_ADDR", "127.0.0.1:0")
-        .env("KEEL_OTLP_ENDPOINT", &endpoint)
-        .env("KEEL_SERVICE_NAME", "keel-under-test")
-        .env("KEEL_LOG_FORMAT", "json")
-        .env("KEEL_LOG", "info,tower_http=debug,keel_worker=debug")
-        // Export batches every 100 ms rather than every 5 s.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let logs = Lines::of(node.stdout.take().unwrap());
-    let mut output = Lines::of(node.stderr.take().unwrap());
+    let mut node = Reaped(
+        keel()
+            .current_dir(dir.path())
+            .env("KEEL_ADDR", "127.0.0.1:0")
+            .env("KEEL_OTLP_ENDPOINT", &endpoint)
+            .env("KEEL_SERVICE_NAME", "keel-under-test")
+            .env("KEEL_LOG_FORMAT", "json")
+            .env("KEEL_LOG", "info,tower_http=debug,keel_worker=debug")
+            // Export batches every 100 ms rather than every 5 s.
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let logs = Lines::of(node.0.stdout.take().unwrap());
+    let mut output = Lines::of(node.0.stderr.take().unwrap());
     let base = format!("http://127.0.0.1:{}", output.serving_port());
 
     // A cart ready to check out, built by requests outside the trace.
@@ -211,8 +213,7 @@ async fn a_checkout_is_one_trace_from_the_request_to_its_jobs() {
     }
 
     // The log lines written inside the request and inside the job name the trace.
-    node.kill().unwrap();
-    node.wait().unwrap();
+    drop(node);
     let lines = logs.rest();
     let traced = |message: &str| {
         lines.iter().any(|l| {

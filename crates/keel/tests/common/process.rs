@@ -17,6 +17,17 @@ pub fn keel() -> Command {
     cmd
 }
 
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves no Keel
+/// running behind it.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
