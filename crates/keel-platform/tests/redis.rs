@@ -137,14 +137,10 @@ async fn an_event_heard_by_every_node_lands_once() {
 #[tokio::test]
 async fn a_failed_invalidation_leaves_the_tier_unread_until_one_for_everything_lands() {
     let Some((redis, url)) = redis().await else { return };
-    let tier = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
-    let seen = miss_after_start(&tier).await;
-    tier.put("/p/1", seen, b"one", &tags(&["p:1"])).await;
+    let (tier, mut conn) = tier_holding_one_entry(&redis, &url).await;
     assert_eq!(hit(&tier, "/p/1").await, "one");
 
     // The counter is broken (not a number): invalidations fail inside Redis.
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let counter = redis.key("t:gen");
     redis::cmd("SET").arg(&counter).arg("not a number").query_async::<()>(&mut conn).await.unwrap();
     tier.invalidate(None, tags(&["p:1"]));
@@ -156,6 +152,19 @@ async fn a_failed_invalidation_leaves_the_tier_unread_until_one_for_everything_l
     wait_for(&tier, TierHealth::Ready).await;
     assert!(matches!(tier.get("/p/1").await, TierRead::Miss(_)));
     clean(&redis).await;
+}
+
+/// A started tier holding `/p/1` = `one` (tagged `p:1`), and a connection of the test's own to
+/// the same Redis, for breaking it.
+async fn tier_holding_one_entry(
+    redis: &keel_platform::redis::Redis,
+    url: &str,
+) -> (SharedTier, redis::aio::MultiplexedConnection) {
+    let tier = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
+    let seen = miss_after_start(&tier).await;
+    tier.put("/p/1", seen, b"one", &tags(&["p:1"])).await;
+    let client = redis::Client::open(url).unwrap();
+    (tier, client.get_multiplexed_async_connection().await.unwrap())
 }
 
 /// A miss on a tier whose counter exists (a starting node's `invalidate_all` creates it).
@@ -178,12 +187,8 @@ async fn wait_for(tier: &SharedTier, health: TierHealth) {
 #[tokio::test]
 async fn without_its_counter_redis_is_not_trusted() {
     let Some((redis, url)) = redis().await else { return };
-    let tier = SharedTier::new(redis.clone(), "t", Duration::from_secs(60));
-    let seen = miss_after_start(&tier).await;
-    tier.put("/p/1", seen, b"one", &tags(&["p:1"])).await;
+    let (tier, mut conn) = tier_holding_one_entry(&redis, &url).await;
     // Redis lost the counter (and, say, a version key) but kept the entry.
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     redis::cmd("DEL").arg(redis.key("t:gen")).query_async::<()>(&mut conn).await.unwrap();
     let seen = miss(&tier, "/p/1").await;
     tier.put("/p/1", seen, b"two", &tags(&["p:1"])).await;
