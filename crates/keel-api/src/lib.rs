@@ -21,6 +21,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod rest;
 pub mod tls;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -52,6 +53,14 @@ pub const NON_API_ROUTES: &[&str] = &[
     "/graphql",
     "/graphql/assets/{file}",
     "/v1/admin/graphql",
+    "/admin",
+    "/admin/",
+    "/admin/{*file}",
+    "/admin/session",
+    "/admin/session/refresh",
+    "/demo",
+    "/demo/",
+    "/demo/{*file}",
 ];
 
 /// HTTP settings from configuration.
@@ -77,6 +86,10 @@ pub struct ApiConfig {
     pub redis: Option<keel_platform::redis::Redis>,
     /// The event bus this node follows (NATS), for readiness.
     pub event_bus: Option<keel_platform::bus::EventBus>,
+    /// Serve the admin panel at `/admin`.
+    pub admin_panel: bool,
+    /// Serve the demo storefront at `/demo`.
+    pub storefront: bool,
 }
 
 impl Default for ApiConfig {
@@ -94,6 +107,8 @@ impl Default for ApiConfig {
             graphql: graphql::GraphqlConfig::default(),
             redis: None,
             event_bus: None,
+            admin_panel: true,
+            storefront: true,
         }
     }
 }
@@ -214,7 +229,9 @@ fn api_routes(config: &ApiConfig, state: Option<(AppState, cache::ResponseCache)
             .layer(axum::middleware::from_fn_with_state(audit::AuditState { app: state.clone(), reads }, audit::audit))
             .layer(axum::middleware::from_fn_with_state(state, idempotency::idempotency));
     }
-    let admin = admin.layer(private());
+    // The panel's cookie stands in for the Authorization header (outermost: idempotency and the
+    // audit see the staff member it names).
+    let admin = admin.layer(axum::middleware::from_fn(web::session::cookie_auth)).layer(private());
     let ops = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -253,6 +270,25 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
         .route(NON_API_ROUTES[6], get(graphql::graphiql_page).post(graphql::store_endpoint))
         .route(NON_API_ROUTES[7], get(graphql::graphiql_asset))
         .route(NON_API_ROUTES[8], get(graphql::graphiql_page).post(graphql::admin_endpoint));
+    let non_api = if config.admin_panel {
+        use web::session;
+        non_api
+            .route(NON_API_ROUTES[9], get(web::admin_root))
+            .route(NON_API_ROUTES[10], get(web::admin_index))
+            .route(NON_API_ROUTES[11], get(web::admin_file))
+            .route(NON_API_ROUTES[12], get(session::current).post(session::sign_in).delete(session::sign_out))
+            .route(NON_API_ROUTES[13], axum::routing::post(session::refresh))
+    } else {
+        non_api
+    };
+    let non_api = if config.storefront {
+        non_api
+            .route(NON_API_ROUTES[14], get(web::demo_root))
+            .route(NON_API_ROUTES[15], get(web::demo_index))
+            .route(NON_API_ROUTES[16], get(web::demo_file))
+    } else {
+        non_api
+    };
 
     let request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()

@@ -188,6 +188,9 @@ impl Class {
 
 /// Which class a request counts against, or `None` when it is not limited.
 fn classify(method: &Method, path: &str) -> Option<Class> {
+    if method == Method::POST && path.starts_with(crate::web::session::PATH) {
+        return Some(Class::Auth);
+    }
     let api = path.starts_with("/v1/") || path == "/graphql";
     if !api {
         return None;
@@ -344,6 +347,9 @@ mod tests {
     fn classes() {
         assert_eq!(classify(&Method::POST, "/v1/store/auth/token"), Some(Class::Auth));
         assert_eq!(classify(&Method::POST, "/v1/store/customers"), Some(Class::Auth));
+        assert_eq!(classify(&Method::POST, "/admin/session"), Some(Class::Auth));
+        assert_eq!(classify(&Method::POST, "/admin/session/refresh"), Some(Class::Auth));
+        assert_eq!(classify(&Method::GET, "/admin/app.js"), None);
         assert_eq!(classify(&Method::GET, "/v1/admin/auth/oidc/google/login"), Some(Class::Auth));
         assert_eq!(classify(&Method::POST, "/v1/store/carts/cart_1/checkout"), Some(Class::Checkout));
         assert_eq!(classify(&Method::GET, "/v1/store/products"), Some(Class::Default));

@@ -83,6 +83,10 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// `KEEL_DEMO_SEED`: fill an empty database with the demo catalog at start.
     pub demo_seed: bool,
+    /// `KEEL_ADMIN_PANEL`: serve the admin panel at `/admin`.
+    pub admin_panel: bool,
+    /// `KEEL_STOREFRONT`: serve the demo storefront at `/demo`.
+    pub storefront: bool,
     /// `KEEL_WORKER_CONCURRENCY`: jobs of one queue a worker runs at once.
     pub worker_concurrency: usize,
     /// `KEEL_WORKER_LEASE_SECS`: how long a claimed job stays a worker's without a heartbeat.
@@ -180,6 +184,8 @@ impl Default for Config {
             graphql_max_body_bytes: keel_api::graphql::GraphqlConfig::default().max_body_bytes,
             shutdown_grace_secs: 30,
             demo_seed: true,
+            admin_panel: true,
+            storefront: true,
             worker_concurrency: 4,
             worker_lease_secs: 30,
             worker_poll_secs: 5,
@@ -245,6 +251,8 @@ const ENV_KEYS: &[&str] = &[
     "graphql_max_body_bytes",
     "shutdown_grace_secs",
     "demo_seed",
+    "admin_panel",
+    "storefront",
     "worker_concurrency",
     "worker_lease_secs",
     "worker_poll_secs",
@@ -459,6 +467,8 @@ impl Config {
             },
             redis: self.redis(),
             event_bus: None,
+            admin_panel: self.admin_panel,
+            storefront: self.storefront,
         }
     }
 

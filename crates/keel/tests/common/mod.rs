@@ -419,6 +419,21 @@ impl SmtpSink {
         SmtpSink { port, messages, signal }
     }
 
+    /// The first message `matches` accepts, waiting up to 30 s for it.
+    pub async fn wait_for(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let notified = self.signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(m) = self.messages.lock().unwrap().iter().find(|m| matches(m)).cloned() {
+                return Some(m);
+            }
+            let left = until.checked_duration_since(std::time::Instant::now())?;
+            let _ = tokio::time::timeout(left, notified).await;
+        }
+    }
+
     /// The first message, waiting up to 30 s for it.
     pub async fn wait_for_message(&self) -> String {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(30);

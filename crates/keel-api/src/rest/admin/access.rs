@@ -180,17 +180,6 @@ pub struct CallbackQuery {
     pub error_description: Option<String>,
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
 /// Where the provider sends the browser back: validates the answer, signs the staff member in
 /// (creating or linking their account, with the role their groups map to).
 #[utoipa::path(
@@ -214,7 +203,7 @@ pub async fn oidc_callback(
     let (Some(code), Some(login_state)) = (query.code, query.state) else {
         return Err(ApiError::forbidden("the callback needs `code` and `state`"));
     };
-    let secret = cookie(&headers, OIDC_COOKIE);
+    let secret = crate::web::session::cookie(&headers, OIDC_COOKIE);
     let pair = state.services.staff.oidc_finish(&provider, &login_state, &code, secret.as_deref()).await?;
     let mut response = Json(pair).into_response();
     response.headers_mut().insert(

@@ -1,0 +1,200 @@
+//! The admin panel's sign-in: a staff session kept in cookies the page's script cannot read.
+//!
+//! - `POST /admin/session` signs in with email and password (counted in the `auth` rate class
+//!   like `POST /v1/admin/auth/token`) and sets two cookies: the access token (`keel_admin`,
+//!   `HttpOnly; SameSite=Strict; Path=/`) and the refresh token (`keel_admin_refresh`, the same,
+//!   `Path=/admin/session`). The answer carries the session's CSRF token.
+//! - `GET /admin/session` answers the CSRF token of the current session (401 when there is none).
+//! - `POST /admin/session/refresh` exchanges the refresh cookie for a new pair.
+//! - `DELETE /admin/session` signs out.
+//!
+//! [`cookie_auth`] lets the admin API accept the access cookie in place of an `Authorization`
+//! header, so the panel uses the same routes, permissions, idempotency and audit as any client.
+//! A change (any method but GET/HEAD/OPTIONS) made with the cookie must carry
+//! `X-Keel-CSRF: <token>`, the session's token, which only a page of this origin can learn; the
+//! session endpoints that need no token still need the header, which no cross-site form can send.
+
+use crate::AppState;
+use crate::auth::ClientAddr;
+use crate::extract::ApiJson;
+use crate::problem::ApiError;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use keel_services::identity::TokenPair;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const ACCESS_COOKIE: &str = "keel_admin";
+pub const REFRESH_COOKIE: &str = "keel_admin_refresh";
+pub const CSRF_HEADER: &str = "x-keel-csrf";
+pub const PATH: &str = "/admin/session";
+
+/// The CSRF token of a session: a digest of its access token, which the page cannot read, so a
+/// page that knows it was told it by Keel.
+pub fn csrf_token(access_token: &str) -> String {
+    let digest = Sha256::digest(format!("keel-admin-csrf\0{access_token}").as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn csrf_failed() -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        format!("a change made with the panel's cookie needs the `{CSRF_HEADER}` header of its session"),
+    )
+    .into_response()
+}
+
+/// Admin API requests carrying the panel's cookie and no `Authorization` header are
+/// authenticated by the cookie; changes must carry the session's CSRF token.
+pub async fn cookie_auth(mut req: Request, next: Next) -> Response {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return next.run(req).await;
+    }
+    let Some(token) = cookie(req.headers(), ACCESS_COOKIE) else {
+        return next.run(req).await;
+    };
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !equal(sent, &csrf_token(&token)) {
+            return csrf_failed();
+        }
+    }
+    match HeaderValue::from_str(&format!("Bearer {token}")) {
+        Ok(value) => {
+            req.headers_mut().insert(header::AUTHORIZATION, value);
+            next.run(req).await
+        }
+        Err(_) => ApiError::unauthenticated().into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionInfo {
+    pub csrf_token: String,
+    /// Seconds until the access cookie ends (refresh before).
+    pub expires_in: i64,
+}
+
+fn secure(state: &AppState) -> &'static str {
+    if state.config.tls { "; Secure" } else { "" }
+}
+
+fn with_cookies(state: &AppState, pair: &TokenPair) -> Response {
+    let secure = secure(state);
+    let access = format!(
+        "{ACCESS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        pair.access_token, pair.expires_in
+    );
+    let refresh = format!(
+        "{REFRESH_COOKIE}={}; Path={PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        pair.refresh_token, pair.refresh_expires_in
+    );
+    let info = SessionInfo { csrf_token: csrf_token(&pair.access_token), expires_in: pair.expires_in };
+    let mut response = Json(info).into_response();
+    for cookie in [access, refresh] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn cleared(state: &AppState, mut response: Response) -> Response {
+    let secure = secure(state);
+    for cookie in [
+        format!("{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
+        format!("{REFRESH_COOKIE}=; Path={PATH}; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// Only a page of this origin can send a custom header (a cross-site one would need CORS to
+/// allow it, and Keel's CORS never does).
+fn from_the_page(headers: &HeaderMap) -> bool {
+    headers.contains_key(CSRF_HEADER)
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<SignIn>,
+) -> Response {
+    if !from_the_page(&headers) {
+        return csrf_failed();
+    }
+    match state.services.staff.login(&input.email, &input.password, client).await {
+        Ok(pair) => with_cookies(&state, &pair),
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = cookie(&headers, ACCESS_COOKIE) else {
+        return ApiError::unauthenticated().into_response();
+    };
+    match state.services.staff.authenticate(&token).await {
+        Ok(_) => Json(SessionInfo { csrf_token: csrf_token(&token), expires_in: 0 }).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !from_the_page(&headers) {
+        return csrf_failed();
+    }
+    let Some(token) = cookie(&headers, REFRESH_COOKIE) else {
+        return ApiError::unauthenticated().into_response();
+    };
+    match state.services.staff.refresh(&token).await {
+        Ok(pair) => with_cookies(&state, &pair),
+        Err(err) => cleared(&state, ApiError::from(err).into_response()),
+    }
+}
+
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = cookie(&headers, ACCESS_COOKIE) else {
+        return cleared(&state, StatusCode::NO_CONTENT.into_response());
+    };
+    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !equal(sent, &csrf_token(&token)) {
+        return csrf_failed();
+    }
+    if let Ok(who) = state.services.staff.authenticate(&token).await
+        && let Err(err) = state.services.staff.logout(&who).await
+    {
+        return ApiError::from(err).into_response();
+    }
+    cleared(&state, StatusCode::NO_CONTENT.into_response())
+}

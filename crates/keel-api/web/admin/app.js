@@ -1,0 +1,109 @@
+// The panel's shell: signs the staff member in, draws the navigation their permissions allow,
+// and routes `#/section/id` to a page module. Pages hide what the staff member may not do; the
+// API refuses it anyway.
+import { api, resume, signIn, signOut } from "./api.js";
+import { act, esc, html, notice } from "./ui.js";
+
+const SECTIONS = [
+  ["", "Dashboard", null, "dashboard"],
+  ["products", "Products", "products:read", "products"],
+  ["inventory", "Inventory", "inventory:read", "inventory"],
+  ["orders", "Orders", "orders:read", "orders"],
+  ["customers", "Customers", "customers:read", "customers"],
+  ["promotions", "Promotions", "promotions:read", "promotions"],
+  ["settings", "Regions, tax, shipping", "settings:read", "settings"],
+  ["access", "Staff and API keys", "staff:read", "access"],
+  ["webhooks", "Webhooks", "webhooks:read", "webhooks"],
+  ["jobs", "Jobs", "jobs:read", "jobs"],
+];
+
+const ctx = { me: null, can: () => false };
+
+function shell() {
+  const nav = SECTIONS.filter(([, , perm]) => !perm || ctx.can(perm))
+    .map(([path, label]) => `<li><a href="#/${path}" data-section="${path}">${esc(label)}</a></li>`)
+    .join("");
+  document.getElementById("app").innerHTML = html`
+    <header class="top">
+      <button type="button" id="menu" aria-controls="nav" aria-expanded="false">Menu</button>
+      <a class="brand" href="#/">Keel admin</a>
+      <span class="who">${ctx.me.name}</span>
+      <button type="button" id="signout">Sign out</button>
+    </header>
+    <nav id="nav" aria-label="Sections"><ul>${{ raw: nav }}</ul></nav>
+    <main id="main" tabindex="-1"></main>
+    <div id="notice" hidden></div>`;
+  document.getElementById("signout").addEventListener("click", async () => {
+    await act(signOut);
+    location.hash = "#/login";
+    location.reload();
+  });
+  const menu = document.getElementById("menu");
+  menu.addEventListener("click", () => {
+    const open = document.body.classList.toggle("nav-open");
+    menu.setAttribute("aria-expanded", String(open));
+  });
+}
+
+function loginView(error) {
+  document.getElementById("app").innerHTML = html`
+    <main class="login" id="main">
+      <h1>Keel admin</h1>
+      <form id="login">
+        <label>Email <input name="email" type="email" autocomplete="username" required autofocus></label>
+        <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+        <button class="primary" type="submit">Sign in</button>
+        <p id="login-error" class="error" role="alert" ${error ? "" : "hidden"}>${error || ""}</p>
+      </form>
+      <div id="oidc"></div>
+    </main>`;
+  document.getElementById("login").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = e.target.elements;
+    try {
+      await signIn(f.email.value, f.password.value);
+      location.hash = "#/";
+      await start();
+    } catch (err) {
+      const box = document.getElementById("login-error");
+      box.textContent = err.message;
+      box.hidden = false;
+    }
+  });
+  api("/auth/oidc").then(({ data }) => {
+    document.getElementById("oidc").innerHTML = data
+      .map((p) => html`<a class="button" href="/v1/admin/auth/oidc/${encodeURIComponent(p)}/login?panel=true">Sign in with ${p}</a>`)
+      .join("");
+  }, () => {});
+}
+
+async function route() {
+  if (!ctx.me) return;
+  const [section = "", id, sub] = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
+  const entry = SECTIONS.find(([path]) => path === section) || SECTIONS[0];
+  document.querySelectorAll("#nav a").forEach((a) => a.toggleAttribute("aria-current", a.dataset.section === entry[0]));
+  document.body.classList.remove("nav-open");
+  const main = document.getElementById("main");
+  main.innerHTML = `<p class="loading">Loading…</p>`;
+  try {
+    const page = await import(`./pages/${entry[3]}.js`);
+    await page.render(ctx, main, id && decodeURIComponent(id), sub);
+    main.focus({ preventScroll: true });
+  } catch (e) {
+    main.innerHTML = html`<h1>Something went wrong</h1><p class="error" role="alert">${e.message}</p>`;
+  }
+}
+
+async function start() {
+  if (!(await resume())) return loginView();
+  ctx.me = await api("/auth/me");
+  const granted = new Set(ctx.me.permissions);
+  ctx.can = (perm) => granted.has("*") || granted.has(perm);
+  document.body.dataset.readonly = String(!ctx.me.permissions.some((p) => p === "*" || p.endsWith(":write")));
+  shell();
+  if (location.hash === "#/login") location.hash = "#/";
+  await route();
+}
+
+window.addEventListener("hashchange", route);
+start().catch((e) => notice(e.message, "error"));
