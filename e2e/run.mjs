@@ -142,12 +142,12 @@ test("a staff member edits a price, sees it on the storefront, fulfils the order
   await page.getByRole("button", { name: "Filter" }).click();
   await page.getByRole("link", { name: "Classic Tee" }).click();
   await page.getByRole("heading", { level: 1, name: "Classic Tee" }).waitFor();
-  const variant = page.getByRole("form", { name: /Variant .*M/ }).first();
-  const price = variant.getByLabel(`Price ${shared.order.currency}`);
+  const variant = page.getByRole("row", { name: /^Variant M \// }).first();
+  const price = variant.getByRole("textbox", { name: new RegExp(`^Price ${shared.order.currency} of`) });
   const next = ((minor(await price.inputValue()) + 123) / 100).toFixed(2);
   await price.fill(next);
   await shot(page, "admin-product-editor");
-  await variant.getByRole("button", { name: "Save variant" }).click();
+  await variant.getByRole("button", { name: "Save" }).click();
   await page.getByRole("status").filter({ hasText: "Variant saved" }).waitFor();
 
   // The storefront shows it at once (the change invalidated the cached product).
@@ -204,6 +204,7 @@ test("a read-only staff member sees no way to change anything, and the API refus
   await page.getByRole("link", { name: "Classic Tee" }).first().click();
   await page.getByRole("heading", { level: 1, name: "Classic Tee" }).waitFor();
   assert.equal(await page.getByRole("button", { name: /Save|Archive|Add variant/ }).count(), 0);
+  assert.ok(await page.getByRole("textbox", { name: /^Price .* of / }).first().isDisabled(), "prices are read-only");
   assert.ok(await page.getByRole("textbox", { name: "Title", exact: true }).isDisabled(), "fields are read-only");
 
   await page.goto(`/admin/#/orders/${shared.order.id}`);

@@ -120,6 +120,19 @@ fn insufficient() -> ServiceError {
     }
 }
 
+/// A variant running low.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LowStock {
+    pub variant_id: VariantId,
+    pub product_id: keel_domain::ProductId,
+    pub sku: String,
+    pub title: String,
+    /// On hand minus reserved, over every location.
+    pub available: i64,
+    /// Its low-stock threshold (or the default asked for).
+    pub threshold: i64,
+}
+
 #[derive(Clone)]
 pub struct InventoryService {
     db: Db,
@@ -291,6 +304,34 @@ impl InventoryService {
         }
         tx.commit().await?;
         Ok(inventory)
+    }
+
+    /// Counted variants at or below their low-stock threshold (`default_threshold` where none is
+    /// set), summed over every location, the lowest first.
+    pub async fn low_stock(&self, default_threshold: i64, limit: u64) -> Result<Vec<LowStock>> {
+        let mut conn = self.db.read().await?;
+        let mut c = conn.conn();
+        let rows = repo::low_stock(&mut c, default_threshold, limit).await?;
+        let ids: Vec<VariantId> = rows.iter().filter_map(|r| VariantId::parse(&r.variant_id).ok()).collect();
+        let variants: HashMap<String, _> = keel_store::catalog::find_variants(&mut c, &ids)
+            .await?
+            .into_iter()
+            .map(|v| (v.id.to_string(), v))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let v = variants.get(&r.variant_id)?;
+                Some(LowStock {
+                    variant_id: v.id,
+                    product_id: v.product_id,
+                    sku: v.sku.clone(),
+                    title: v.title.clone(),
+                    available: r.available,
+                    threshold: r.threshold,
+                })
+            })
+            .collect())
     }
 
     pub async fn movements(&self, variant: VariantId, limit: u64) -> Result<Vec<Movement>> {

@@ -145,7 +145,7 @@ impl TryFrom<JobRow> for Job {
 }
 
 /// Jobs per queue and state, for metrics and dashboards.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueDepth {
     pub queue: String,
     pub state: String,

@@ -82,23 +82,42 @@ pub struct OrderService {
     providers: Providers,
 }
 
+pub use repo::Placed;
+
+/// Orders of one currency in a period.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrderSummary {
+    /// Orders placed (canceled ones left out).
+    pub orders: i64,
+    /// Their totals summed.
+    pub revenue: Money,
+    /// What was refunded on them so far.
+    pub refunded: Money,
+}
+
 impl OrderService {
     pub fn new(db: Db, providers: Providers) -> Self {
         OrderService { db, providers }
     }
 
-    /// Orders newest first, by status and by part of the email.
+    /// Orders newest first, by status, by part of the email and by when they were placed.
     pub async fn search(
         &self,
         status: Option<&str>,
         email: Option<&str>,
+        placed: Placed,
         before: Option<OrderId>,
         limit: u64,
     ) -> Result<Vec<Order>> {
+        if let (Some(from), Some(to)) = (placed.from, placed.to)
+            && from > to
+        {
+            return Err(ServiceError::invalid("placed_from", "must not be after `placed_to`"));
+        }
         let mut conn = self.db.read().await?;
         let mut c = conn.conn();
         let before = before.map(|b| b.to_string());
-        let rows = repo::search(&mut c, status, email, before.as_deref(), limit).await?;
+        let rows = repo::search(&mut c, status, email, placed, before.as_deref(), limit).await?;
         let mut out = Vec::with_capacity(rows.len());
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let lines = repo::lines_of(&mut c, &ids).await?;
@@ -107,6 +126,23 @@ impl OrderService {
             out.push(crate::checkout::order_view(row, mine)?);
         }
         Ok(out)
+    }
+
+    /// How many orders were placed in the period and what they brought in, per currency
+    /// (canceled orders left out; refunds shown beside, not subtracted).
+    pub async fn summary(&self, placed: Placed) -> Result<Vec<OrderSummary>> {
+        let mut conn = self.db.read().await?;
+        let rows = repo::summary(&mut conn.conn(), placed).await?;
+        rows.into_iter()
+            .map(|r| {
+                let currency = Currency::parse(&r.currency).map_err(|_| ServiceError::stored("order currency"))?;
+                Ok(OrderSummary {
+                    orders: r.orders,
+                    revenue: Money::new(r.revenue, currency),
+                    refunded: Money::new(r.refunded, currency),
+                })
+            })
+            .collect()
     }
 
     pub async fn detail(&self, id: OrderId) -> Result<OrderDetail> {

@@ -233,6 +233,47 @@ pub async fn items_of(c: &mut Conn<'_>, variant_ids: &[String]) -> Result<Vec<It
     c.fetch_all(&q).await
 }
 
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LowStockRow {
+    pub variant_id: String,
+    pub available: i64,
+    pub threshold: i64,
+}
+
+/// Counted variants whose stock, summed over every location, is at or below their low-stock
+/// threshold (`default_threshold` where none is set): the lowest first.
+pub async fn low_stock(c: &mut Conn<'_>, default_threshold: i64, limit: u64) -> Result<Vec<LowStockRow>> {
+    use sea_query::{Alias, Func};
+    let level = |col: InventoryLevels| Expr::col((InventoryLevels::Table, col));
+    let item = |col: InventoryItems| Expr::col((InventoryItems::Table, col));
+    let available = || {
+        Expr::expr(Func::cast_as(
+            level(InventoryLevels::OnHand).sub(level(InventoryLevels::Reserved)).sum(),
+            Alias::new("BIGINT"),
+        ))
+    };
+    let threshold =
+        || Expr::expr(Func::coalesce([item(InventoryItems::LowStockThreshold), Expr::val(default_threshold)]));
+    let q = Query::select()
+        .expr_as(level(InventoryLevels::VariantId), "variant_id")
+        .expr_as(available(), "available")
+        .expr_as(threshold(), "threshold")
+        .from(InventoryLevels::Table)
+        .left_join(
+            InventoryItems::Table,
+            item(InventoryItems::VariantId).equals((InventoryLevels::Table, InventoryLevels::VariantId)),
+        )
+        .and_where(item(InventoryItems::ManageInventory).is_null().or(item(InventoryItems::ManageInventory).eq(true)))
+        .group_by_col((InventoryLevels::Table, InventoryLevels::VariantId))
+        .group_by_col((InventoryItems::Table, InventoryItems::LowStockThreshold))
+        .and_having(available().lte(threshold()))
+        .order_by_expr(available(), Order::Asc)
+        .order_by((InventoryLevels::Table, InventoryLevels::VariantId), Order::Asc)
+        .limit(limit)
+        .to_owned();
+    c.fetch_all(&q).await
+}
+
 pub async fn upsert_item(c: &mut Conn<'_>, item: &ItemRow) -> Result<()> {
     let stmt = Query::insert()
         .into_table(InventoryItems::Table)

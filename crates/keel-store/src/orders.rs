@@ -2,7 +2,7 @@
 
 use crate::{Conn, Result};
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sea_query::{Expr, ExprTrait, Func, Iden, Order, Query};
 use sqlx::types::Json;
 
 #[derive(Iden)]
@@ -501,14 +501,34 @@ pub async fn stalled(c: &mut Conn<'_>, before: DateTime<Utc>, limit: u64) -> Res
 }
 
 /// Admin order search: newest first, before the id `before`; by status and by (part of) email.
+/// When orders were placed: from (inclusive) and to (exclusive), either open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Placed {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Placed {
+    fn apply(&self, q: &mut sea_query::SelectStatement) {
+        if let Some(from) = self.from {
+            q.and_where(Expr::col(Orders::CreatedAt).gte(from));
+        }
+        if let Some(to) = self.to {
+            q.and_where(Expr::col(Orders::CreatedAt).lt(to));
+        }
+    }
+}
+
 pub async fn search(
     c: &mut Conn<'_>,
     status: Option<&str>,
     email: Option<&str>,
+    placed: Placed,
     before: Option<&str>,
     limit: u64,
 ) -> Result<Vec<OrderRow>> {
     let mut q = select_orders().order_by(Orders::Id, Order::Desc).limit(limit).to_owned();
+    placed.apply(&mut q);
     if let Some(status) = status {
         q.and_where(Expr::col(Orders::Status).eq(status));
     }
@@ -519,6 +539,34 @@ pub async fn search(
     if let Some(id) = before {
         q.and_where(Expr::col(Orders::Id).lt(id));
     }
+    c.fetch_all(&q).await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SummaryRow {
+    pub currency: String,
+    pub orders: i64,
+    pub revenue: i64,
+    pub refunded: i64,
+}
+
+/// Orders placed in the period and what they brought in, per currency (canceled orders left out).
+pub async fn summary(c: &mut Conn<'_>, placed: Placed) -> Result<Vec<SummaryRow>> {
+    let bigint = || sea_query::Alias::new("BIGINT");
+    let mut q = Query::select()
+        .column(Orders::Currency)
+        .expr_as(Expr::col(Orders::Id).count(), "orders")
+        .expr_as(Func::cast_as(Func::coalesce([Expr::col(Orders::Total).sum(), Expr::val(0)]), bigint()), "revenue")
+        .expr_as(
+            Func::cast_as(Func::coalesce([Expr::col(Orders::RefundedTotal).sum(), Expr::val(0)]), bigint()),
+            "refunded",
+        )
+        .from(Orders::Table)
+        .and_where(Expr::col(Orders::Status).ne("canceled"))
+        .group_by_col(Orders::Currency)
+        .order_by(Orders::Currency, Order::Asc)
+        .to_owned();
+    placed.apply(&mut q);
     c.fetch_all(&q).await
 }
 

@@ -34,6 +34,10 @@ async fn send(
     (status, body, replayed)
 }
 
+fn urlencode(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}
+
 fn amount(v: &Value) -> i64 {
     v["amount"].as_i64().unwrap()
 }
@@ -119,6 +123,68 @@ async fn charges(app: &TestApp, cart: &str, key: &str) -> Vec<keel_services::pay
 }
 
 backend_tests! {
+    #[demo = true]
+    async fn the_dashboard_figures_count_orders_revenue_low_stock_and_dead_jobs(app) {
+        let start = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let variant = variant_with_stock(app, "DASH-TEE", 9).await;
+        let mut placed = Vec::new();
+        for n in 0..3 {
+            let cart = ready_cart(app, None, &variant, 2).await;
+            let path = format!("/v1/store/carts/{cart}/checkout");
+            let (status, order, _) = send(app, Method::POST, &path, None, Some(&format!("dash-{n}")), Some(visa())).await;
+            assert_eq!(status, 201, "{order}");
+            placed.push(order);
+        }
+        let (status, _) =
+            app.admin_json(Method::POST, &format!("/v1/admin/orders/{}/cancel", placed[2]["id"].as_str().unwrap()), None).await;
+        assert_eq!(status, 200);
+        let since = urlencode(&start.to_rfc3339());
+        // Today's orders: the two kept, their totals summed; the canceled one left out.
+        let (status, summary) = app.admin_json(Method::GET, &format!("/v1/admin/orders/summary?placed_from={since}"), None).await;
+        assert_eq!(status, 200, "{summary}");
+        let usd = summary["data"].as_array().unwrap().iter().find(|s| s["revenue"]["currency"] == "USD").unwrap();
+        assert_eq!(usd["orders"], 2);
+        assert_eq!(amount(&usd["revenue"]), amount(&placed[0]["total"]) + amount(&placed[1]["total"]));
+        let later = urlencode(&(chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
+        let (_, none) = app.admin_json(Method::GET, &format!("/v1/admin/orders/summary?placed_from={later}"), None).await;
+        assert!(none["data"].as_array().unwrap().is_empty(), "{none}");
+        // The order list filters by the same period.
+        let (_, list) = app.admin_json(Method::GET, &format!("/v1/admin/orders?placed_from={since}&limit=100"), None).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 3);
+        let (_, list) = app.admin_json(Method::GET, &format!("/v1/admin/orders?placed_to={since}&limit=100"), None).await;
+        assert!(list["data"].as_array().unwrap().iter().all(|o| !placed.iter().any(|p| p["id"] == o["id"])));
+        let (status, problem) = app.admin_json(Method::GET, &format!("/v1/admin/orders?placed_from={later}&placed_to={since}"), None).await;
+        assert_eq!(status, 422, "{problem}");
+        let (status, _) = app.admin_json(Method::GET, "/v1/admin/orders?placed_from=yesterday", None).await;
+        assert_eq!(status, 400);
+
+        // Low stock: 9 − 4 sold (the canceled order's 2 came back) = 5, at the default threshold of 5.
+        let low = |threshold: i64| {
+            let variant = variant.clone();
+            async move {
+                let path = format!("/v1/admin/inventory/low-stock?threshold={threshold}&limit=100");
+                let (status, body) = app.admin_json(Method::GET, &path, None).await;
+                assert_eq!(status, 200, "{body}");
+                body["data"].as_array().unwrap().iter().find(|v| v["variant_id"] == variant.as_str()).cloned()
+            }
+        };
+        let entry = low(5).await.expect("at the threshold");
+        assert_eq!((entry["available"].as_i64(), entry["sku"].as_str()), (Some(5), Some("DASH-TEE")));
+        assert!(low(4).await.is_none(), "above a lower threshold");
+        // The variant's own threshold wins over the default.
+        let (status, _) = app.admin_json(Method::PATCH, &format!("/v1/admin/variants/{variant}/inventory"), Some(json!({"low_stock_threshold": 7}))).await;
+        assert_eq!(status, 200);
+        assert_eq!(low(0).await.expect("under its own threshold")["threshold"], 7);
+        let reader = app.create_key(&["orders:read"]).await;
+        let refused = app.http.get(app.url("/v1/admin/inventory/low-stock")).bearer_auth(&reader).send().await.unwrap();
+        assert_eq!(refused.status(), 403);
+
+        // Jobs per queue and state.
+        let (status, jobs) = app.admin_json(Method::GET, "/v1/admin/jobs/summary", None).await;
+        assert_eq!(status, 200, "{jobs}");
+        assert!(jobs["data"].as_array().unwrap().iter().all(|d| d["count"].as_i64().unwrap() > 0 && d["queue"].is_string()));
+    }
+
     #[demo = true]
     async fn a_guest_checks_out_once_whatever_the_retries(app) {
         let variant = variant_with_stock(app, "CHK-TEE", 5).await;

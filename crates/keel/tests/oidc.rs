@@ -171,6 +171,28 @@ async fn sign_in_through_the_provider(backend: Backend) {
     let (_, me) = json_of(me).await;
     assert_eq!(me["staff"]["email"], "alice@example.test");
     assert_eq!(me["staff"]["role"], "admin");
+    // Begun from the admin panel, the callback signs the panel in (its cookies) and goes back to it.
+    let panel = http.get(app.url("/v1/admin/auth/oidc/corp/login?panel=true")).send().await.unwrap();
+    let begun: Vec<String> = panel
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .collect();
+    assert_eq!(begun.len(), 2, "{begun:?}");
+    let authorize_panel = panel.headers()[header::LOCATION].to_str().unwrap().to_string();
+    let back_panel = drive_provider_login(&authorize_panel, "alice").await;
+    let landed = http.get(&back_panel).header(header::COOKIE, begun.join("; ")).send().await.unwrap();
+    assert_eq!(landed.status(), 303);
+    assert_eq!(landed.headers()[header::LOCATION], "/admin/");
+    let set: Vec<String> =
+        landed.headers().get_all(header::SET_COOKIE).iter().map(|c| c.to_str().unwrap().to_string()).collect();
+    let session = set.iter().find(|c| c.starts_with("keel_admin=")).expect("the panel's session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    let jar = session.split(';').next().unwrap();
+    let me = app.http.get(app.url("/v1/admin/auth/me")).header(header::COOKIE, jar).send().await.unwrap();
+    assert_eq!(json_of(me).await.1["staff"]["email"], "alice@example.test");
+
     // The same answer again (a replayed callback) is refused: the state worked once.
     let (status, _) = json_of(http.get(&back).header(header::COOKIE, &cookie).send().await.unwrap()).await;
     assert_eq!(status, 403);

@@ -147,6 +147,9 @@ async fn the_docs_page_renders_in_a_real_browser() {
             "--disable-component-update",
             "--disable-sync",
             "--virtual-time-budget=10000",
+            // Swagger UI renders only the operations in view once a document is large: a window
+            // tall enough for every one of them.
+            "--window-size=1280,40000",
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))

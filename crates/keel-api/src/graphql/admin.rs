@@ -160,8 +160,12 @@ impl AdminQuery {
         email: Option<String>,
     ) -> GqlResult<Connection<String, Order>> {
         let (limit, before) = id_page(first, 20, after.as_deref(), OrderId::parse)?;
-        let orders =
-            caller(ctx).services.orders.search(status.as_deref(), email.as_deref(), before, limit + 1).await.gql()?;
+        let orders = caller(ctx)
+            .services
+            .orders
+            .search(status.as_deref(), email.as_deref(), Default::default(), before, limit + 1)
+            .await
+            .gql()?;
         Ok(id_connection(orders, limit, before.is_some(), |o| o.id.to_string()))
     }
 

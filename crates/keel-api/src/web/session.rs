@@ -106,7 +106,8 @@ fn secure(state: &AppState) -> &'static str {
     if state.config.tls { "; Secure" } else { "" }
 }
 
-fn with_cookies(state: &AppState, pair: &TokenPair) -> Response {
+/// Sets the session's two cookies on an answer (sign-in, refresh, an OpenID sign-in's callback).
+pub fn set_cookies(state: &AppState, pair: &TokenPair, headers: &mut HeaderMap) {
     let secure = secure(state);
     let access = format!(
         "{ACCESS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
@@ -116,13 +117,17 @@ fn with_cookies(state: &AppState, pair: &TokenPair) -> Response {
         "{REFRESH_COOKIE}={}; Path={PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
         pair.refresh_token, pair.refresh_expires_in
     );
-    let info = SessionInfo { csrf_token: csrf_token(&pair.access_token), expires_in: pair.expires_in };
-    let mut response = Json(info).into_response();
     for cookie in [access, refresh] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
+            headers.append(header::SET_COOKIE, value);
         }
     }
+}
+
+fn with_cookies(state: &AppState, pair: &TokenPair) -> Response {
+    let info = SessionInfo { csrf_token: csrf_token(&pair.access_token), expires_in: pair.expires_in };
+    let mut response = Json(info).into_response();
+    set_cookies(state, pair, response.headers_mut());
     response
 }
 

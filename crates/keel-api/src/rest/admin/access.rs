@@ -20,6 +20,16 @@ use serde::{Deserialize, Serialize};
 const PROBLEM: &str = "application/problem+json";
 /// The cookie binding an OpenID login to the browser that started it.
 const OIDC_COOKIE: &str = "keel_oidc";
+/// Marks a sign-in begun from the admin panel: its callback signs the panel in.
+const OIDC_PANEL_COOKIE: &str = "keel_oidc_panel";
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OidcLoginQuery {
+    /// `true` when the admin panel asks: the callback then sets the panel's session cookies and
+    /// redirects to `/admin/` instead of answering the token pair.
+    pub panel: Option<bool>,
+}
 
 /// Sign a staff member in with email and password (throttled like customer sign-in).
 #[utoipa::path(
@@ -27,6 +37,7 @@ const OIDC_COOKIE: &str = "keel_oidc";
     request_body = Credentials,
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
+        (status = 303, description = "Signed in from the admin panel: its session cookies set, back to `/admin/`"),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Too many failed attempts", body = Problem, content_type = PROBLEM),
     )
@@ -144,7 +155,7 @@ pub async fn oidc_providers(State(state): State<AppState>) -> Json<ListOf<String
 /// that binds the login to this browser.
 #[utoipa::path(
     get, path = "/v1/admin/auth/oidc/{provider}/login", tag = "admin", operation_id = "admin_oidc_login",
-    params(("provider" = String, Path)),
+    params(("provider" = String, Path), OidcLoginQuery),
     responses(
         (status = 303, description = "To the provider's authorization endpoint"),
         (status = 404, description = "No such provider", body = Problem, content_type = PROBLEM),
@@ -154,6 +165,7 @@ pub async fn oidc_providers(State(state): State<AppState>) -> Json<ListOf<String
 pub async fn oidc_login(
     State(state): State<AppState>,
     ApiPath(provider): ApiPath<String>,
+    ApiQuery(query): ApiQuery<OidcLoginQuery>,
 ) -> Result<Response, ApiError> {
     let redirect = state.services.staff.oidc_begin(&provider).await?;
     let secure = if redirect.authorize_url.starts_with("https://") { "; Secure" } else { "" };
@@ -168,6 +180,11 @@ pub async fn oidc_login(
         HeaderValue::from_str(&redirect.authorize_url).map_err(|_| ApiError::not_found("identity provider"))?,
     );
     headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::not_found("cookie"))?);
+    if query.panel == Some(true) {
+        let panel =
+            format!("{OIDC_PANEL_COOKIE}=1; Path=/v1/admin/auth/oidc; Max-Age=600; HttpOnly; SameSite=Lax{secure}");
+        headers.append(header::SET_COOKIE, HeaderValue::from_str(&panel).map_err(|_| ApiError::not_found("cookie"))?);
+    }
     Ok(response)
 }
 
@@ -205,11 +222,21 @@ pub async fn oidc_callback(
     };
     let secret = crate::web::session::cookie(&headers, OIDC_COOKIE);
     let pair = state.services.staff.oidc_finish(&provider, &login_state, &code, secret.as_deref()).await?;
-    let mut response = Json(pair).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("keel_oidc=; Path=/v1/admin/auth/oidc; Max-Age=0; HttpOnly; SameSite=Lax"),
-    );
+    let from_panel = crate::web::session::cookie(&headers, OIDC_PANEL_COOKIE).is_some();
+    let mut response = if from_panel {
+        // Begun in the admin panel: sign the panel in and go back to it.
+        let mut to_panel = (StatusCode::SEE_OTHER, [(header::LOCATION, "/admin/")]).into_response();
+        crate::web::session::set_cookies(&state, &pair, to_panel.headers_mut());
+        to_panel
+    } else {
+        Json(pair).into_response()
+    };
+    for done in [OIDC_COOKIE, OIDC_PANEL_COOKIE] {
+        let clear = format!("{done}=; Path=/v1/admin/auth/oidc; Max-Age=0; HttpOnly; SameSite=Lax");
+        if let Ok(value) = HeaderValue::from_str(&clear) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
     Ok(response)
 }
 

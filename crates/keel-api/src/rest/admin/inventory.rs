@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use keel_domain::{ProductId, RegionId, ShippingOptionId, TaxRateId, VariantId};
-use keel_services::inventory::{ItemSettings, Movement, SetLevel, StockLocation, VariantInventory};
+use keel_services::inventory::{ItemSettings, LowStock, Movement, SetLevel, StockLocation, VariantInventory};
 use keel_services::regions::{
     Region, RegionInput, RegionPatch, ShippingOption, ShippingOptionInput, TaxRateInput, TaxRateRule,
 };
@@ -91,6 +91,42 @@ pub async fn update_inventory_item(
     ApiJson(settings): ApiJson<ItemSettings>,
 ) -> Result<Json<VariantInventory>, ApiError> {
     Ok(Json(state.services.inventory.update_item(id, settings).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LowStockQuery {
+    /// The threshold of variants that have none of their own (default 5).
+    pub threshold: Option<i64>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<u64>,
+}
+
+/// Variants running low: counted stock summed over every location at or below the variant's
+/// low-stock threshold (or `threshold`), the lowest first.
+#[utoipa::path(
+    get, path = "/v1/admin/inventory/low-stock", tag = "admin", operation_id = "admin_low_stock",
+    params(LowStockQuery),
+    security(("admin" = ["inventory:read"])),
+    responses(
+        (status = 200, description = "Variants running low, the lowest first", body = ListOf<LowStock>),
+        (status = 422, description = "Invalid threshold or limit", body = Problem, content_type = PROBLEM),
+    )
+)]
+pub async fn low_stock(
+    _: Authorized<InventoryRead>,
+    State(state): State<AppState>,
+    crate::extract::ApiQuery(query): crate::extract::ApiQuery<LowStockQuery>,
+) -> Result<Json<ListOf<LowStock>>, ApiError> {
+    let threshold = query.threshold.unwrap_or(5);
+    let limit = query.limit.unwrap_or(20);
+    if threshold < 0 {
+        return Err(keel_services::ServiceError::invalid("threshold", "must be 0 or more").into());
+    }
+    if !(1..=100).contains(&limit) {
+        return Err(keel_services::ServiceError::invalid("limit", "must be 1 to 100").into());
+    }
+    Ok(Json(ListOf { data: state.services.inventory.low_stock(threshold, limit).await? }))
 }
 
 /// The latest 100 stock movements of a variant (sets, reservations, releases), newest first.

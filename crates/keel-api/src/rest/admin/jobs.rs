@@ -7,7 +7,7 @@ use crate::problem::{ApiError, Problem};
 use axum::Json;
 use axum::extract::State;
 use keel_domain::JobId;
-use keel_services::jobs::Job;
+use keel_services::jobs::{Job, QueueDepth};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -109,4 +109,18 @@ pub async fn discard_job(
     ApiPath(id): ApiPath<JobId>,
 ) -> Result<Json<Job>, ApiError> {
     Ok(Json(state.services.jobs.discard(id).await?))
+}
+
+/// How many jobs each queue holds per state: pending, running and dead (failed for good; see
+/// `GET /v1/admin/jobs?state=dead`).
+#[utoipa::path(
+    get, path = "/v1/admin/jobs/summary", tag = "admin", operation_id = "admin_job_summary",
+    security(("admin" = ["jobs:read"])),
+    responses((status = 200, description = "Counts per queue and state", body = crate::rest::ListOf<QueueDepth>))
+)]
+pub async fn job_summary(
+    _: Authorized<JobsRead>,
+    State(state): State<AppState>,
+) -> Result<Json<crate::rest::ListOf<QueueDepth>>, ApiError> {
+    Ok(Json(crate::rest::ListOf { data: state.services.jobs.depth().await? }))
 }

@@ -6,23 +6,16 @@ import { act, badge, esc, html, money, raw, table, when, values } from "../ui.js
 export async function render(ctx, main, id) {
   if (id) return detail(ctx, main, id);
   const q = new URLSearchParams(location.hash.split("?")[1] || "");
-  const query = new URLSearchParams();
-  for (const k of ["status", "email"]) if (q.get(k)) query.set(k, q.get(k));
-  const from = q.get("from") ? new Date(`${q.get("from")}T00:00:00`) : null;
-  const to = q.get("to") ? new Date(`${q.get("to")}T23:59:59.999`) : null;
-  // Newest first: read pages until the range's start has passed.
-  const orders = [];
-  let cursor = null;
-  do {
-    const page = await api(`/orders?${query}&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
-    orders.push(...page.data);
-    cursor = page.next_cursor;
-  } while (cursor && from && new Date(orders[orders.length - 1].created_at) >= from && orders.length < 2000);
-  const shown = orders.filter((o) => (!from || new Date(o.created_at) >= from) && (!to || new Date(o.created_at) <= to)).slice(0, from ? 2000 : 100);
+  const query = new URLSearchParams({ limit: "50" });
+  for (const k of ["status", "email", "cursor"]) if (q.get(k)) query.set(k, q.get(k));
+  // Dates are the staff member's own days: from local midnight to the next.
+  if (q.get("from")) query.set("placed_from", new Date(`${q.get("from")}T00:00:00`).toISOString());
+  if (q.get("to")) query.set("placed_to", new Date(new Date(`${q.get("to")}T00:00:00`).getTime() + 86400000).toISOString());
+  const page = await api(`/orders?${query}`);
   main.innerHTML = html`
     <h1>Orders</h1>
     <form id="filters" class="filters" role="search">
-      <label>Status <select name="status"><option value="">Any</option>${raw(["pending", "completed", "canceled"].map((s) => `<option ${q.get("status") === s ? "selected" : ""}>${s}</option>`).join(""))}</select></label>
+      <label>Status <select name="status"><option value="">Any</option>${raw(["placed", "completed", "canceled"].map((s) => `<option ${q.get("status") === s ? "selected" : ""}>${s}</option>`).join(""))}</select></label>
       <label>Email <input name="email" type="search" value="${q.get("email") || ""}"></label>
       <label>From <input name="from" type="date" value="${q.get("from") || ""}"></label>
       <label>To <input name="to" type="date" value="${q.get("to") || ""}"></label>
@@ -39,9 +32,10 @@ export async function render(ctx, main, id) {
         ["Fulfilment", (o) => badge(o.fulfillment_status)],
         ["Total", (o) => esc(money(o.total))],
       ],
-      shown,
+      page.data,
       "No order matches.",
-    ))}`;
+    ))}
+    ${raw(page.next_cursor ? html`<a class="button" href="#/orders?${new URLSearchParams({ ...Object.fromEntries(q), cursor: page.next_cursor })}">Next page</a>` : "")}`;
   document.getElementById("filters").addEventListener("submit", (e) => {
     e.preventDefault();
     const v = Object.fromEntries(Object.entries(values(e.target)).filter(([, x]) => x));
@@ -96,6 +90,18 @@ async function detail(ctx, main, id) {
         ${raw(o.customer_id && ctx.can("customers:read") ? html`<p><a href="#/customers/${o.customer_id}">Customer account</a></p>` : "")}
       </section>
     </div>
+    <section aria-labelledby="h-pay"><h2 id="h-pay">Payments</h2>${raw(table("Payments", [
+      ["Provider", (p) => esc(p.provider)],
+      ["Amount", (p) => esc(money(p.amount))],
+      ["Status", (p) => badge(p.status)],
+      ["Reference", (p) => html`<span class="mono">${p.reference || ""}</span>`],
+    ], o.payments, "No payment."))}
+    ${raw(o.refunds.length ? table("Refunds", [
+      ["Refund", (r) => esc(when(r.created_at))],
+      ["Amount", (r) => esc(money(r.amount))],
+      ["Status", (r) => badge(r.status)],
+      ["Reason", (r) => esc(r.reason || "")],
+    ], o.refunds) : "")}</section>
     ${raw(o.fulfillments.length ? html`<section aria-labelledby="h-ful"><h2 id="h-ful">Shipments</h2>${raw(table("Shipments", [
       ["Shipment", (f) => esc(f.id)],
       ["Status", (f) => badge(f.status)],

@@ -61,6 +61,7 @@ async function editor(ctx, main, product) {
         <label>Status <select name="status">${raw(["draft", "published", "archived"].map((s) => `<option ${p.status === s ? "selected" : ""}>${s}</option>`).join(""))}</select></label>
         ${raw(field("Tags (comma-separated)", "tags", p.tags.join(", ")))}
         <label>Image URLs (one per line) <textarea name="images" rows="3">${p.images.map((i) => i.url).join("\n")}</textarea></label>
+        <ul class="thumbs" aria-label="Images">${raw(p.images.map((i) => html`<li><img src="${i.url}" alt="${i.alt || p.title}"></li>`).join(""))}</ul>
       </fieldset>
       <fieldset ${raw(edit ? "" : "disabled")}><legend>Categories</legend>${raw(checks(categories, "category_ids", "name", p.categories))}</fieldset>
       <fieldset ${raw(edit ? "" : "disabled")}><legend>Collections</legend>${raw(checks(collections, "collection_ids", "title", p.collections))}</fieldset>
@@ -134,18 +135,22 @@ function variantsSection(p, currencies, edit) {
     const m = v.prices.find((x) => x.currency === c);
     return m ? toMajor(m) : "";
   };
+  // One row per variant; each row's inputs belong to that row's form (the `form` attribute).
+  const rows = p.variants.map((v) => html`
+    <tr aria-label="Variant ${v.title}">
+      <th scope="row">${v.title}<form id="v-${v.id}" class="variant" data-variant="${v.id}" aria-label="Variant ${v.title}"></form></th>
+      <td><input form="v-${v.id}" name="sku" value="${v.sku}" aria-label="SKU of ${v.title}" required ${raw(edit ? "" : "disabled")}></td>
+      ${raw(currencies.map((c) => html`<td><input form="v-${v.id}" name="${c}" value="${price(v, c)}" inputmode="decimal" aria-label="Price ${c} of ${v.title}" ${raw(edit ? "" : "disabled")}></td>`).join(""))}
+      <td>${raw(edit ? html`<button form="v-${v.id}" type="submit">Save</button> ` : "")}<a href="#/inventory/${v.id}">Stock</a></td>
+    </tr>`).join("");
   return html`
     <section aria-labelledby="h-variants"><h2 id="h-variants">Variants</h2>
       <p class="hint">Options: ${p.options.map((o) => `${o.name} (${o.values.join(", ")})`).join("; ") || "none"}</p>
-      ${raw(p.variants.map((v) => html`
-        <form class="variant" data-variant="${v.id}" aria-label="Variant ${v.title}">
-          <fieldset ${raw(edit ? "" : "disabled")}><legend>${v.title}</legend>
-            ${raw(field("SKU", "sku", v.sku, "required"))}
-            ${raw(currencies.map((c) => field(`Price ${c}`, c, price(v, c), `inputmode="decimal" data-currency="${c}"`)).join(""))}
-            ${raw(edit ? `<button type="submit">Save variant</button>` : "")}
-            <a href="#/inventory/${v.id}">Stock</a>
-          </fieldset>
-        </form>`).join(""))}
+      <div class="table-wrap"><table class="variants">
+        <caption>Variants and prices</caption>
+        <thead><tr><th scope="col">Variant</th><th scope="col">SKU</th>${raw(currencies.map((c) => html`<th scope="col">${c}</th>`).join(""))}<th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+        <tbody>${raw(rows)}</tbody>
+      </table></div>
       ${raw(edit && p.options.length ? html`
         <form id="add-variant"><fieldset><legend>Add a variant</legend>
           ${raw(field("SKU", "sku", "", "required"))}
