@@ -8,6 +8,7 @@
 //   READER_EMAIL, READER_PASSWORD a read_only staff member
 //   ARTIFACTS                   where screenshots go (default e2e/artifacts)
 //   CHROMIUM                    the browser (default /usr/bin/chromium)
+//   README_SHOTS                a directory for the README's three pictures (optional)
 // It prints `MAIL-EXPECT <email> <order number>` for the harness to find in the sink.
 //
 // The scenarios run in order: the staff member works on the order the shopper placed.
@@ -51,7 +52,16 @@ async function newPage(viewport = { width: 1280, height: 900 }) {
   return page;
 }
 
-const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+/** A full-page screenshot among the artefacts; with README_SHOTS set, also the visible part
+ * there (how the README's pictures are refreshed). */
+async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const readme = { "admin-product-editor": "#h-variants", "admin-order-detail": "h1", "storefront-product": "h1" };
+  if (process.env.README_SHOTS && readme[name]) {
+    await page.evaluate((sel) => window.scrollTo(0, document.querySelector(sel).getBoundingClientRect().top + window.scrollY - 80), readme[name]);
+    await page.screenshot({ path: join(process.env.README_SHOTS, `${name}.png`) });
+  }
+}
 
 /** The minor units of a displayed price such as "€25.00" or "$1,234.50". */
 const minor = (text) => Math.round(Number(text.replace(/[^0-9.]/g, "")) * 100);
@@ -166,12 +176,16 @@ test("a staff member edits a price, sees it on the storefront, fulfils the order
     await page.getByRole("status").filter({ hasText: "Payment captured" }).waitFor();
   }
   const fulfil = page.getByRole("group", { name: "Fulfil" });
-  for (const input of await fulfil.getByRole("spinbutton").all()) await input.fill(await input.getAttribute("max"));
+  const units = await fulfil.getByRole("spinbutton").all();
+  assert.equal(units.length, 2, "both lines can ship");
+  for (const input of units) await input.fill(await input.getAttribute("max"));
+  for (const input of units) assert.equal(await input.inputValue(), "1");
   await fulfil.getByLabel("Carrier").fill("DHL");
   await fulfil.getByLabel("Tracking number").fill("JD0146000012345");
   await page.getByRole("button", { name: "Create shipment" }).click();
   await page.getByRole("status").filter({ hasText: "Shipment created" }).waitFor();
   await page.getByRole("table", { name: "Shipments" }).getByText("JD0146000012345").waitFor();
+  await page.locator(".page-head .badge", { hasText: /^fulfilled$/ }).waitFor();
   const refund = page.getByRole("group", { name: "Refund" });
   await refund.getByRole("spinbutton").first().fill("1");
   await refund.getByLabel("Reason").fill("damaged");

@@ -83,8 +83,13 @@ async function route() {
   const entry = SECTIONS.find(([path]) => path === section) || SECTIONS[0];
   document.querySelectorAll("#nav a").forEach((a) => a.toggleAttribute("aria-current", a.dataset.section === entry[0]));
   document.body.classList.remove("nav-open");
-  const main = document.getElementById("main");
+  // A fresh container per visit: a slower page still loading for an earlier visit draws into
+  // the detached old one, never over this one.
+  const main = document.createElement("main");
+  main.id = "main";
+  main.tabIndex = -1;
   main.innerHTML = `<p class="loading">Loading…</p>`;
+  document.getElementById("main").replaceWith(main);
   try {
     const page = await import(`./pages/${entry[3]}.js`);
     await page.render(ctx, main, id && decodeURIComponent(id), sub);

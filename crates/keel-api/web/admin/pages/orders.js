@@ -46,7 +46,7 @@ export async function render(ctx, main, id) {
 const lineInputs = (order, name, max) =>
   order.lines
     .filter((l) => max(l) > 0)
-    .map((l) => html`<label>${l.title} (${l.sku}) <input type="number" name="${name}:${l.id}" min="0" max="${max(l)}" value="0" inputmode="numeric"> of ${max(l)}</label>`)
+    .map((l) => html`<label class="qty">${l.title} (${l.sku}) <input type="number" name="${name}:${l.id}" min="0" max="${max(l)}" value="0" inputmode="numeric"> of ${max(l)}</label>`)
     .join("");
 
 const pickLines = (form, name) =>
