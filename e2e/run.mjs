@@ -24,6 +24,11 @@ const ARTIFACTS = process.env.ARTIFACTS || new URL("./artifacts", import.meta.ur
 const SHOPPER = `shopper-${Date.now()}@example.com`;
 mkdirSync(ARTIFACTS, { recursive: true });
 
+/** Every section of the panel. */
+const SECTIONS = ["", "products", "catalog", "inventory", "orders", "customers", "promotions", "settings", "access", "webhooks", "jobs"];
+/** What a button that changes something says. */
+const CHANGES = /Save|Create|Add|Delete|Revoke|Retry|Discard|Invite|Pause|Activate|Capture|Cancel|Refund|Mark delivered|Receive|New product|Archive|^Set$/;
+
 let browser;
 const shared = { order: null };
 
@@ -131,6 +136,18 @@ test("a shopper finds a product by search, buys two variants with the test card,
   assert.equal(await page.locator("table.lines tbody tr").count(), 2);
   await shot(page, "storefront-confirmation");
   shared.order = { number, id: new URL(page.url()).searchParams.get("id"), email: SHOPPER, currency: region.currency };
+
+  // An account: register, signed in at once, an empty order history (the order above was a guest's).
+  await page.getByRole("link", { name: "Sign in" }).click();
+  const register = page.getByRole("form", { name: "Create an account" });
+  await register.getByLabel("First name").fill("Grace");
+  await register.getByLabel("Email").fill(`member-${SHOPPER}`);
+  await register.getByLabel(/Password/).fill("correct horse battery");
+  await register.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Hello Grace" }).waitFor();
+  await page.getByText("No orders yet.").waitFor();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
   console.log(`MAIL-EXPECT ${SHOPPER} ${number}`);
   assert.deepEqual(page.problems, []);
   await page.context().close();
@@ -195,6 +212,13 @@ test("a staff member edits a price, sees it on the storefront, fulfils the order
   assert.ok(minor(await page.locator("#refunded").textContent()) > 0, "the refunded total shows the refund");
   await shot(page, "admin-order-detail");
 
+  // Every section opens without an error.
+  for (const section of SECTIONS) {
+    await page.goto(`/admin/#/${section}`);
+    await page.locator("#main h1").first().waitFor();
+    assert.deepEqual(await page.locator("#main .error, #notice.error:visible").allTextContents(), [], `#/${section} shows an error`);
+  }
+
   // At phone width the navigation folds behind a menu button.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.getByRole("button", { name: "Menu" }).click();
@@ -220,6 +244,15 @@ test("a read-only staff member sees no way to change anything, and the API refus
   assert.equal(await page.getByRole("button", { name: /Save|Archive|Add variant/ }).count(), 0);
   assert.ok(await page.getByRole("textbox", { name: /^Price .* of / }).first().isDisabled(), "prices are read-only");
   assert.ok(await page.getByRole("textbox", { name: "Title", exact: true }).isDisabled(), "fields are read-only");
+
+  // No section offers a change.
+  for (const section of SECTIONS) {
+    await page.goto(`/admin/#/${section}`);
+    await page.locator("#main h1").first().waitFor();
+    assert.deepEqual(await page.locator("#main .error").allTextContents(), [], `#/${section} shows an error`);
+    const offered = await page.locator("#main button, #main a.button").filter({ hasText: CHANGES }).allTextContents();
+    assert.deepEqual(offered, [], `#/${section} offers changes to a read-only member`);
+  }
 
   await page.goto(`/admin/#/orders/${shared.order.id}`);
   await page.getByRole("heading", { name: `Order #${shared.order.number}` }).waitFor();

@@ -7,6 +7,7 @@ import { act, esc, html, notice } from "./ui.js";
 const SECTIONS = [
   ["", "Dashboard", null, "dashboard"],
   ["products", "Products", "products:read", "products"],
+  ["catalog", "Categories, collections", "products:read", "catalog"],
   ["inventory", "Inventory", "inventory:read", "inventory"],
   ["orders", "Orders", "orders:read", "orders"],
   ["customers", "Customers", "customers:read", "customers"],

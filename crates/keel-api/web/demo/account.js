@@ -6,12 +6,12 @@ function signInForms(main) {
   main.innerHTML = `
     <h1>Your account</h1>
     <div class="columns">
-      <form id="signin"><h2>Sign in</h2>
+      <form id="signin" aria-labelledby="h-signin"><h2 id="h-signin">Sign in</h2>
         <label>Email <input name="email" type="email" autocomplete="username" required></label>
         <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
         <button type="submit" class="primary">Sign in</button>
       </form>
-      <form id="register"><h2>Create an account</h2>
+      <form id="register" aria-labelledby="h-register"><h2 id="h-register">Create an account</h2>
         <label>First name <input name="first_name" autocomplete="given-name"></label>
         <label>Email <input name="email" type="email" autocomplete="email" required></label>
         <label>Password (10 characters or more) <input name="password" type="password" autocomplete="new-password" minlength="10" required></label>

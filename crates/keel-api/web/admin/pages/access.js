@@ -4,7 +4,12 @@ import { act, badge, esc, html, raw, table, values, when } from "../ui.js";
 
 export async function render(ctx, main) {
   const write = ctx.can("staff:write");
-  const [staff, roles, keys] = await Promise.all([api("/staff"), api("/roles"), api("/api-keys")]);
+  const [staff, roles, keys, audit] = await Promise.all([
+    api("/staff"),
+    api("/roles"),
+    api("/api-keys"),
+    ctx.can("audit:read") ? api("/audit-log?limit=20") : null,
+  ]);
   main.innerHTML = html`
     <h1>Staff and API keys</h1>
     <h2>Staff</h2>
@@ -17,7 +22,13 @@ export async function render(ctx, main) {
     ${raw(table("API keys", [["Name", (k) => esc(k.name)], ["Prefix", (k) => esc(k.prefix || "")], ["Permissions", (k) => esc(k.permissions.join(", "))], ["Last used", (k) => esc(when(k.last_used_at) || "never")], ["Created", (k) => esc(when(k.created_at))], ["", (k) => (write && !k.revoked_at ? html`<button type="button" class="revoke danger" data-id="${k.id}">Revoke</button>` : esc(k.revoked_at ? "revoked" : ""))]], keys.data))}
     ${raw(write ? html`<form id="new-key" class="inline"><label>New key name <input name="name" required></label>
       <label>Permissions <select name="role">${raw(roles.data.map((r) => html`<option value="${r.name}">as ${r.name}</option>`).join(""))}</select></label><button type="submit">Create key</button></form>
-      <p id="secret" class="secret" hidden></p>` : "")}`;
+      <p id="secret" class="secret" hidden></p>` : "")}
+    ${raw(audit ? `<h2>Recent changes</h2>` + table("Audit log", [
+      ["When", (a) => esc(when(a.at))],
+      ["Who", (a) => esc(a.actor)],
+      ["What", (a) => html`<span class="mono">${a.method} ${a.path}</span>`],
+      ["Status", (a) => esc(String(a.status))],
+    ], audit.data) : "")}`;
   document.getElementById("invite")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (await act(() => api("/invitations", { method: "POST", body: values(e.target) }), "Invitation sent")) render(ctx, main);

@@ -42,6 +42,11 @@ async function variant(ctx, main, id) {
       ["Available", (l) => String(level(l).available)],
       ["", (l) => (write ? html`<form class="set inline" data-location="${l.id}"><label>New on hand <input type="number" name="on_hand" min="0" value="${level(l).on_hand}" inputmode="numeric"></label><label>Reason <input name="reason" value="recount"></label><button type="submit">Set</button></form>` : "")],
     ], locations))}
+    ${raw(write ? html`<form id="settings" class="inline"><fieldset><legend>Tracking</legend>
+      <label class="check"><input type="checkbox" name="manage_inventory" ${raw(inv.manage_inventory ? "checked" : "")}> Count stock</label>
+      <label class="check"><input type="checkbox" name="allow_backorder" ${raw(inv.allow_backorder ? "checked" : "")}> Sell beyond stock (backorders)</label>
+      <label>Low-stock threshold <input type="number" name="low_stock_threshold" min="0" value="${inv.low_stock_threshold ?? ""}" inputmode="numeric"></label>
+      <button type="submit">Save tracking</button></fieldset></form>` : html`<p>Low-stock threshold: ${inv.low_stock_threshold ?? "default"}</p>`)}
     <h2>Movements</h2>
     ${raw(table("Movements", [
       ["When", (m) => esc(when(m.at))],
@@ -50,6 +55,16 @@ async function variant(ctx, main, id) {
       ["Reason", (m) => esc(m.reason)],
       ["Location", (m) => esc(locations.find((l) => l.id === m.location_id)?.name || m.location_id)],
     ], moves.data || []))}`;
+  document.getElementById("settings")?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = e.target.elements;
+    const body = {
+      manage_inventory: f.manage_inventory.checked,
+      allow_backorder: f.allow_backorder.checked,
+      low_stock_threshold: f.low_stock_threshold.value === "" ? null : Number(f.low_stock_threshold.value),
+    };
+    if (await act(() => api(`/variants/${id}/inventory`, { method: "PATCH", body }), "Tracking saved")) variant(ctx, main, id);
+  });
   main.querySelectorAll("form.set").forEach((form) =>
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
