@@ -88,6 +88,9 @@ pub struct ApiConfig {
     pub event_bus: Option<keel_platform::bus::EventBus>,
     /// Serve the admin panel at `/admin`.
     pub admin_panel: bool,
+    /// Mark the panel's cookies `Secure` (and name them `__Host-…`): Keel is reached over HTTPS,
+    /// its own TLS or a proxy's.
+    pub secure_cookies: bool,
     /// Serve the demo storefront at `/demo`.
     pub storefront: bool,
 }
@@ -109,6 +112,7 @@ impl Default for ApiConfig {
             event_bus: None,
             admin_panel: true,
             storefront: true,
+            secure_cookies: false,
         }
     }
 }
@@ -231,7 +235,10 @@ fn api_routes(config: &ApiConfig, state: Option<(AppState, cache::ResponseCache)
     }
     // The panel's cookie stands in for the Authorization header (outermost: idempotency and the
     // audit see the staff member it names).
-    let admin = admin.layer(axum::middleware::from_fn(web::session::cookie_auth)).layer(private());
+    if config.admin_panel {
+        admin = admin.layer(axum::middleware::from_fn_with_state(config.secure_cookies, web::session::cookie_auth));
+    }
+    let admin = admin.layer(private());
     let ops = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
@@ -272,12 +279,13 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
         .route(NON_API_ROUTES[8], get(graphql::graphiql_page).post(graphql::admin_endpoint));
     let non_api = if config.admin_panel {
         use web::session;
+        let session_routes = get(session::current).post(session::sign_in).delete(session::sign_out).layer(no_store());
         non_api
             .route(NON_API_ROUTES[9], get(web::admin_root))
             .route(NON_API_ROUTES[10], get(web::admin_index))
             .route(NON_API_ROUTES[11], get(web::admin_file))
-            .route(NON_API_ROUTES[12], get(session::current).post(session::sign_in).delete(session::sign_out))
-            .route(NON_API_ROUTES[13], axum::routing::post(session::refresh))
+            .route(NON_API_ROUTES[12], session_routes)
+            .route(NON_API_ROUTES[13], axum::routing::post(session::refresh).layer(no_store()))
     } else {
         non_api
     };
@@ -315,6 +323,11 @@ pub fn router(services: Services, config: &ApiConfig, metrics: Option<MetricsRen
         .route_layer(axum::middleware::from_fn(middleware::record_metrics))
         .layer(layers)
         .with_state(state)
+}
+
+/// Answers no cache may keep (sessions, tokens).
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 fn cors(config: &ApiConfig) -> CorsLayer {

@@ -84,6 +84,15 @@ pub struct OrderService {
 
 pub use repo::Placed;
 
+fn check_period(placed: Placed) -> Result<()> {
+    match (placed.from, placed.to) {
+        (Some(from), Some(to)) if from > to => {
+            Err(ServiceError::invalid("placed_from", "must not be after `placed_to`"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Orders of one currency in a period.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderSummary {
@@ -109,11 +118,7 @@ impl OrderService {
         before: Option<OrderId>,
         limit: u64,
     ) -> Result<Vec<Order>> {
-        if let (Some(from), Some(to)) = (placed.from, placed.to)
-            && from > to
-        {
-            return Err(ServiceError::invalid("placed_from", "must not be after `placed_to`"));
-        }
+        check_period(placed)?;
         let mut conn = self.db.read().await?;
         let mut c = conn.conn();
         let before = before.map(|b| b.to_string());
@@ -131,6 +136,7 @@ impl OrderService {
     /// How many orders were placed in the period and what they brought in, per currency
     /// (canceled orders left out; refunds shown beside, not subtracted).
     pub async fn summary(&self, placed: Placed) -> Result<Vec<OrderSummary>> {
+        check_period(placed)?;
         let mut conn = self.db.read().await?;
         let rows = repo::summary(&mut conn.conn(), placed).await?;
         rows.into_iter()

@@ -469,6 +469,7 @@ impl Config {
             event_bus: None,
             admin_panel: self.admin_panel,
             storefront: self.storefront,
+            secure_cookies: self.tls_cert.is_some() || self.public_url.starts_with("https://"),
         }
     }
 

@@ -83,6 +83,19 @@ backend_tests! {
         let current = app.http.get(app.url("/admin/session")).header(COOKIE, &jar).send().await.unwrap();
         assert_eq!(current.json::<serde_json::Value>().await.unwrap()["csrf_token"], csrf.as_str());
 
+        // The admin GraphQL endpoint does not take the cookie at all.
+        let graphql = app
+            .http
+            .post(app.url("/v1/admin/graphql"))
+            .header(COOKIE, &jar)
+            .header("x-keel-csrf", &csrf)
+            .json(&json!({"query": "{ products(first: 1) { edges { node { id } } } }"}))
+            .send()
+            .await
+            .unwrap();
+        let answer = graphql.json::<serde_json::Value>().await.unwrap();
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "unauthenticated", "{answer}");
+
         // …but a change needs the session's CSRF token: none or a wrong one is refused, unchanged.
         let body = json!({"title": "Summer", "handle": "summer"});
         for token in [None, Some("0123456789abcdef0123456789abcdef")] {
@@ -117,7 +130,9 @@ backend_tests! {
         // Signing out ends the session: the cookie no longer works.
         let out = app.http.delete(app.url("/admin/session")).header(COOKIE, &jar).header("x-keel-csrf", &csrf).send().await.unwrap();
         assert_eq!(out.status(), StatusCode::NO_CONTENT);
-        assert!(out.headers().get_all(SET_COOKIE).iter().all(|c| c.to_str().unwrap().contains("Max-Age=0")));
+        let cleared: Vec<_> = out.headers().get_all(SET_COOKIE).iter().map(|c| c.to_str().unwrap().to_string()).collect();
+        assert_eq!(cleared.len(), 2, "{cleared:?}");
+        assert!(cleared.iter().all(|c| c.contains("Max-Age=0")), "{cleared:?}");
         let after = app.http.get(app.url("/v1/admin/auth/me")).header(COOKIE, &jar).send().await.unwrap();
         assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
     }
@@ -133,6 +148,10 @@ backend_tests! {
         assert!(renewed.iter().any(|c| c.starts_with("keel_admin=") && !c.contains("Max-Age=0")));
         // A refresh token works once.
         assert_eq!(refresh().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        // Without the page's header, no refresh at all (a cross-site form cannot send one).
+        let (jar, _) = panel_sign_in(app, "owner@example.com").await;
+        let forged = app.http.post(app.url("/admin/session/refresh")).header(COOKIE, &jar).send().await.unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     }
 
     #[demo = false]
@@ -155,6 +174,42 @@ backend_tests! {
     }
 }
 
+/// Reached over HTTPS (`KEEL_PUBLIC_URL=https://…`, a proxy ending TLS), the cookies are `Secure`
+/// and carry the `__Host-`/`__Secure-` prefixes, so neither plain HTTP nor a sibling subdomain
+/// gets or plants them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_https_the_session_cookies_are_secure_and_host_bound() {
+    let db = common::Database::create(common::Backend::Sqlite).await.unwrap();
+    let app = common::TestApp::spawn_with(&db, common::Backend::Sqlite, false, |c| {
+        c.public_url = "https://shop.example".into();
+    })
+    .await;
+    app.services.staff.create("owner@example.com", PASSWORD, "Owner", "owner").await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/admin/session"))
+        .header("x-keel-csrf", "-")
+        .json(&json!({"email": "owner@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let cookies: Vec<String> =
+        res.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert!(cookies.iter().all(|c| c.contains("; Secure")), "{cookies:?}");
+    let access = cookies.iter().find(|c| c.starts_with("__Host-keel_admin=")).expect("a __Host- access cookie");
+    assert!(access.contains("Path=/;"), "{access}");
+    assert!(cookies.iter().any(|c| c.starts_with("__Secure-keel_admin_refresh=")), "{cookies:?}");
+    let jar = access.split(';').next().unwrap();
+    let me = app.http.get(app.url("/v1/admin/auth/me")).header(COOKIE, jar).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    // The unprefixed name means nothing here.
+    let plain = jar.replacen("__Host-", "", 1);
+    let me = app.http.get(app.url("/v1/admin/auth/me")).header(COOKIE, plain).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_storefront_and_the_panel_can_be_switched_off() {
     let db = common::Database::create(common::Backend::Sqlite).await.unwrap();
@@ -166,6 +221,12 @@ async fn the_storefront_and_the_panel_can_be_switched_off() {
     for path in ["/demo/", "/admin/", "/admin/session"] {
         assert_eq!(app.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
     }
+    // Nor does the admin API take a panel cookie any more.
+    app.services.staff.create("owner@example.com", PASSWORD, "Owner", "owner").await.unwrap();
+    let pair = app.services.staff.login("owner@example.com", PASSWORD, None).await.unwrap();
+    let cookie = format!("keel_admin={}", pair.access_token);
+    let me = app.http.get(app.url("/v1/admin/auth/me")).header(COOKIE, cookie).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
     // The API itself is still there.
     assert_eq!(app.get("/v1/store/products").await.status(), StatusCode::OK);
     app.stop().await;

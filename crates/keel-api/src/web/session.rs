@@ -3,8 +3,10 @@
 //! - `POST /admin/session` signs in with email and password (counted in the `auth` rate class
 //!   like `POST /v1/admin/auth/token`) and sets two cookies: the access token (`keel_admin`,
 //!   `HttpOnly; SameSite=Strict; Path=/`) and the refresh token (`keel_admin_refresh`, the same,
-//!   `Path=/admin/session`). The answer carries the session's CSRF token.
-//! - `GET /admin/session` answers the CSRF token of the current session (401 when there is none).
+//!   `Path=/admin/session`); over HTTPS they are `Secure` and named `__Host-keel_admin` and
+//!   `__Secure-keel_admin_refresh`. The answer carries the session's CSRF token.
+//! - `GET /admin/session` answers the CSRF token of the current session and the seconds its access
+//!   cookie has left (401 when there is none).
 //! - `POST /admin/session/refresh` exchanges the refresh cookie for a new pair.
 //! - `DELETE /admin/session` signs out.
 //!
@@ -27,8 +29,21 @@ use keel_services::identity::TokenPair;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub const ACCESS_COOKIE: &str = "keel_admin";
-pub const REFRESH_COOKIE: &str = "keel_admin_refresh";
+/// The cookies' names over plain HTTP (a developer's machine) and, with the `__Host-` and
+/// `__Secure-` prefixes, over HTTPS: there a browser takes them only with `Secure` (and the
+/// access cookie only for this host and `Path=/`), so a sibling subdomain cannot plant its own.
+pub struct Names {
+    pub access: &'static str,
+    pub refresh: &'static str,
+}
+
+pub const PLAIN: Names = Names { access: "keel_admin", refresh: "keel_admin_refresh" };
+pub const SECURE: Names = Names { access: "__Host-keel_admin", refresh: "__Secure-keel_admin_refresh" };
+
+/// The names (and whether the cookies are `Secure`) for this server.
+pub fn names(secure: bool) -> &'static Names {
+    if secure { &SECURE } else { &PLAIN }
+}
 pub const CSRF_HEADER: &str = "x-keel-csrf";
 pub const PATH: &str = "/admin/session";
 
@@ -65,12 +80,13 @@ fn csrf_failed() -> Response {
 }
 
 /// Admin API requests carrying the panel's cookie and no `Authorization` header are
-/// authenticated by the cookie; changes must carry the session's CSRF token.
-pub async fn cookie_auth(mut req: Request, next: Next) -> Response {
+/// authenticated by the cookie; changes must carry the session's CSRF token. The state says
+/// whether cookies are `Secure` (their names differ).
+pub async fn cookie_auth(State(secure): State<bool>, mut req: Request, next: Next) -> Response {
     if req.headers().contains_key(header::AUTHORIZATION) {
         return next.run(req).await;
     }
-    let Some(token) = cookie(req.headers(), ACCESS_COOKIE) else {
+    let Some(token) = cookie(req.headers(), names(secure).access) else {
         return next.run(req).await;
     };
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -103,19 +119,23 @@ pub struct SessionInfo {
 }
 
 fn secure(state: &AppState) -> &'static str {
-    if state.config.tls { "; Secure" } else { "" }
+    if state.config.secure_cookies { "; Secure" } else { "" }
+}
+
+fn names_of(state: &AppState) -> &'static Names {
+    names(state.config.secure_cookies)
 }
 
 /// Sets the session's two cookies on an answer (sign-in, refresh, an OpenID sign-in's callback).
 pub fn set_cookies(state: &AppState, pair: &TokenPair, headers: &mut HeaderMap) {
-    let secure = secure(state);
+    let (secure, names) = (secure(state), names_of(state));
     let access = format!(
-        "{ACCESS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-        pair.access_token, pair.expires_in
+        "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        names.access, pair.access_token, pair.expires_in
     );
     let refresh = format!(
-        "{REFRESH_COOKIE}={}; Path={PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-        pair.refresh_token, pair.refresh_expires_in
+        "{}={}; Path={PATH}; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        names.refresh, pair.refresh_token, pair.refresh_expires_in
     );
     for cookie in [access, refresh] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -132,10 +152,10 @@ fn with_cookies(state: &AppState, pair: &TokenPair) -> Response {
 }
 
 fn cleared(state: &AppState, mut response: Response) -> Response {
-    let secure = secure(state);
+    let (secure, names) = (secure(state), names_of(state));
     for cookie in [
-        format!("{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
-        format!("{REFRESH_COOKIE}=; Path={PATH}; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
+        format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}", names.access),
+        format!("{}=; Path={PATH}; Max-Age=0; HttpOnly; SameSite=Strict{secure}", names.refresh),
     ] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);
@@ -166,11 +186,14 @@ pub async fn sign_in(
 }
 
 pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = cookie(&headers, ACCESS_COOKIE) else {
+    let Some(token) = cookie(&headers, names_of(&state).access) else {
         return ApiError::unauthenticated().into_response();
     };
-    match state.services.staff.authenticate(&token).await {
-        Ok(_) => Json(SessionInfo { csrf_token: csrf_token(&token), expires_in: 0 }).into_response(),
+    match state.services.staff.session_ends(&token).await {
+        Ok(ends) => {
+            let expires_in = (ends - chrono::Utc::now()).num_seconds().max(0);
+            Json(SessionInfo { csrf_token: csrf_token(&token), expires_in }).into_response()
+        }
         Err(err) => ApiError::from(err).into_response(),
     }
 }
@@ -179,7 +202,7 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Respo
     if !from_the_page(&headers) {
         return csrf_failed();
     }
-    let Some(token) = cookie(&headers, REFRESH_COOKIE) else {
+    let Some(token) = cookie(&headers, names_of(&state).refresh) else {
         return ApiError::unauthenticated().into_response();
     };
     match state.services.staff.refresh(&token).await {
@@ -189,14 +212,26 @@ pub async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Respo
 }
 
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = cookie(&headers, ACCESS_COOKIE) else {
-        return cleared(&state, StatusCode::NO_CONTENT.into_response());
-    };
-    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !equal(sent, &csrf_token(&token)) {
+    let names = names_of(&state);
+    if let Some(token) = cookie(&headers, names.access) {
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !equal(sent, &csrf_token(&token)) {
+            return csrf_failed();
+        }
+        if let Ok(who) = state.services.staff.authenticate(&token).await {
+            if let Err(err) = state.services.staff.logout(&who).await {
+                return ApiError::from(err).into_response();
+            }
+            return cleared(&state, StatusCode::NO_CONTENT.into_response());
+        }
+    } else if !from_the_page(&headers) {
         return csrf_failed();
     }
-    if let Ok(who) = state.services.staff.authenticate(&token).await
+    // The access cookie has ended: the session still lives until its refresh token is used, so
+    // end it through that (a refresh, then sign-out of the fresh session).
+    if let Some(refresh) = cookie(&headers, names.refresh)
+        && let Ok(pair) = state.services.staff.refresh(&refresh).await
+        && let Ok(who) = state.services.staff.authenticate(&pair.access_token).await
         && let Err(err) = state.services.staff.logout(&who).await
     {
         return ApiError::from(err).into_response();

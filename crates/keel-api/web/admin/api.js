@@ -27,8 +27,7 @@ async function session(method, path = "/admin/session", body) {
   return data;
 }
 
-/** The current session, refreshed when its access cookie has ended; null when signed out. */
-export async function resume() {
+async function currentOrRefreshed() {
   try {
     return await session("GET");
   } catch (e) {
@@ -39,6 +38,18 @@ export async function resume() {
   } catch {
     return null;
   }
+}
+
+let resuming = null;
+
+/** The current session, refreshed when its access cookie has ended; null when signed out.
+ * One refresh at a time: calls in this tab share it, and other tabs wait for it (a refresh
+ * token works once; a second use would end the session), then find the fresh cookie. */
+export function resume() {
+  resuming ??= (navigator.locks ? navigator.locks.request("keel-admin-session", currentOrRefreshed) : currentOrRefreshed()).finally(() => {
+    resuming = null;
+  });
+  return resuming;
 }
 
 export const signIn = (email, password) => session("POST", "/admin/session", { email, password });
@@ -56,8 +67,12 @@ export async function api(path, { method = "GET", body, idempotent = method === 
   const key = crypto.randomUUID();
   let res = await call();
   if (res.status === 401 && (await resume())) res = await call();
+  // Another tab refreshed the session (its CSRF token changed with it): learn the new one, once.
+  if (res.status === 403 && method !== "GET" && (await res.clone().json().catch(() => ({}))).code === "csrf_failed" && (await resume())) {
+    res = await call();
+  }
   if (res.status === 401) {
-    location.hash = "#/login";
+    window.dispatchEvent(new Event("keel:signed-out"));
     throw new ApiError({ status: 401, detail: "Your session ended: sign in again." });
   }
   if (res.status === 204) return null;

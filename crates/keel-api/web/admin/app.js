@@ -46,7 +46,8 @@ function shell() {
   });
 }
 
-function loginView(error) {
+function loginView(error = new URLSearchParams(location.hash.split("?")[1] || "").get("error")) {
+  ctx.me = null;
   document.getElementById("app").innerHTML = html`
     <main class="login" id="main">
       <h1>Keel admin</h1>
@@ -63,7 +64,7 @@ function loginView(error) {
     const f = e.target.elements;
     try {
       await signIn(f.email.value, f.password.value);
-      location.hash = "#/";
+      if (location.hash.startsWith("#/login")) history.replaceState(null, "", "#/");
       await start();
     } catch (err) {
       const box = document.getElementById("login-error");
@@ -79,11 +80,16 @@ function loginView(error) {
 }
 
 async function route() {
-  if (!ctx.me) return;
+  // Only `#/…` is a page (the skip link's `#main` is not).
+  if (!ctx.me || !location.hash.startsWith("#/") && location.hash !== "") return;
+  if (location.hash.startsWith("#/login")) return loginView();
   const [section = "", id, sub] = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
   const entry = SECTIONS.find(([path]) => path === section) || SECTIONS[0];
-  document.querySelectorAll("#nav a").forEach((a) => a.toggleAttribute("aria-current", a.dataset.section === entry[0]));
+  document.querySelectorAll("#nav a").forEach((a) =>
+    a.dataset.section === entry[0] ? a.setAttribute("aria-current", "page") : a.removeAttribute("aria-current"),
+  );
   document.body.classList.remove("nav-open");
+  document.getElementById("menu")?.setAttribute("aria-expanded", "false");
   // A fresh container per visit: a slower page still loading for an earlier visit draws into
   // the detached old one, never over this one.
   const main = document.createElement("main");
@@ -112,4 +118,12 @@ async function start() {
 }
 
 window.addEventListener("hashchange", route);
+window.addEventListener("keel:signed-out", () => loginView("Your session ended: sign in again."));
+document.addEventListener("click", (e) => {
+  // The skip link moves focus without changing the page.
+  if (e.target.closest?.("a.skip")) {
+    e.preventDefault();
+    document.getElementById("main")?.focus();
+  }
+});
 start().catch((e) => notice(e.message, "error"));

@@ -30,7 +30,17 @@ export async function api(path, { method = "GET", body, headers = {}, auth = tru
   return data;
 }
 
-async function refresh() {
+let refreshing = null;
+
+/** One refresh at a time: a refresh token works once, and a second use ends the session. */
+function refresh() {
+  refreshing ??= refreshOnce().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
+async function refreshOnce() {
   const token = store.getItem("keel.refresh");
   if (!token) return false;
   const res = await fetch("/v1/store/auth/refresh", {
@@ -111,7 +121,7 @@ export async function currentCart() {
 
 export async function ensureCart() {
   const cart = await currentCart();
-  if (cart && !cart.completed_at) return cart;
+  if (cart) return cart;
   const region = await currentRegion();
   const fresh = await api("/carts", { method: "POST", body: { region_id: region.id } });
   store.setItem("keel.cart", fresh.id);

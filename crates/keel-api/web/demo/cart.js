@@ -10,7 +10,7 @@ function render(cart) {
   }
   main.innerHTML = `
     <h1>Your cart</h1>
-    <table class="lines">
+    <div class="table-wrap"><table class="lines">
       <caption class="visually-hidden">Items in your cart</caption>
       <thead><tr><th scope="col">Item</th><th scope="col">Price</th><th scope="col">Quantity</th><th scope="col">Total</th><th scope="col"><span class="visually-hidden">Remove</span></th></tr></thead>
       <tbody>${cart.lines
@@ -25,7 +25,7 @@ function render(cart) {
           </tr>`,
         )
         .join("")}</tbody>
-    </table>
+    </table></div>
     <form id="promo" class="inline">
       <label for="code">Promotion code</label> <input id="code" name="code" autocomplete="off"> <button type="submit">Apply</button>
     </form>

@@ -43,6 +43,13 @@ async function main() {
       <button type="submit" id="pay" class="primary" hidden>Pay and place order</button>
     </form>`;
   const form = document.getElementById("checkout");
+  // Enter in a field moves on; only the pay button places the order.
+  form.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && e.target.tagName === "INPUT" && document.getElementById("pay").hidden) {
+      e.preventDefault();
+      document.getElementById("to-shipping").click();
+    }
+  });
   let current = cart;
   const totals = (c) => {
     document.getElementById("totals").innerHTML = `
@@ -103,8 +110,10 @@ async function main() {
       sessionStorage.setItem(`keel.order.${order.id}`, order.email);
       location.href = `/demo/order.html?id=${order.id}`;
     } catch (err) {
-      // A declined card leaves the cart as it was: a new attempt gets a new key.
-      sessionStorage.removeItem(`keel.checkout.${cart.id}`);
+      // A refusal (a declined card, a changed cart) leaves the cart as it was: the next attempt
+      // is a new one with a new key. Anything else (no answer, a server error) may have gone
+      // through: retrying with the same key answers that order instead of paying twice.
+      if (err.status >= 400 && err.status < 500) sessionStorage.removeItem(`keel.checkout.${cart.id}`);
       pay.disabled = false;
       showError(err, form);
     }

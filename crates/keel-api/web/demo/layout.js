@@ -30,17 +30,25 @@ export async function header() {
 function suggestions(input, list) {
   let timer;
   let active = -1;
+  let asked = 0;
   const close = () => {
     list.hidden = true;
     input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
     active = -1;
   };
   input.addEventListener("input", () => {
     clearTimeout(timer);
     const q = input.value.trim();
-    if (q.length < 2) return close();
+    if (q.length < 2) {
+      asked++;
+      return close();
+    }
     timer = setTimeout(async () => {
+      const mine = ++asked;
       const res = await fetch(`/v1/store/search/suggest?q=${encodeURIComponent(q)}&limit=6`);
+      // A slower answer to an earlier question never replaces a newer one.
+      if (mine !== asked || input.value.trim() !== q) return;
       if (!res.ok) return close();
       const { data } = await res.json();
       if (!data.length) return close();

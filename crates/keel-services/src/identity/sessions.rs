@@ -32,6 +32,8 @@ impl SubjectKind {
 pub struct Session {
     pub id: SessionId,
     pub subject_id: String,
+    /// When its current access token stops working.
+    pub access_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Clone)]
@@ -99,7 +101,11 @@ impl SessionService {
             .await?
             .filter(|s| s.subject_kind == kind.as_str() && s.access_expires_at > now())
             .ok_or(ServiceError::Unauthenticated)?;
-        Ok(Session { id: parse_session_id(&row.id)?, subject_id: row.subject_id })
+        Ok(Session {
+            id: parse_session_id(&row.id)?,
+            subject_id: row.subject_id,
+            access_expires_at: row.access_expires_at,
+        })
     }
 
     /// Exchanges a refresh token for a new pair. Only a live, unexpired, current refresh token
@@ -136,7 +142,11 @@ impl SessionService {
             return Err(ServiceError::Unauthenticated);
         }
         tx.commit().await?;
-        let session = Session { id: parse_session_id(&row.id)?, subject_id: row.subject_id };
+        let session = Session {
+            id: parse_session_id(&row.id)?,
+            subject_id: row.subject_id,
+            access_expires_at: next.access_expires_at,
+        };
         // A session ends when its first refresh token would have: refreshing never extends it.
         let mut pair = self.pair(access, refresh, kind);
         pair.refresh_expires_in = (row.refresh_expires_at - at).num_seconds();

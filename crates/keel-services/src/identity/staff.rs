@@ -317,6 +317,13 @@ impl StaffService {
         Ok(Principal { actor: Actor::Staff { id, email: staff.email, session: session.id }, grant: grant_of(&role) })
     }
 
+    /// When a staff member's access token stops working; the token must work now (its staff
+    /// member active).
+    pub async fn session_ends(&self, access_token: &str) -> Result<DateTime<Utc>> {
+        self.authenticate(access_token).await?;
+        Ok(self.sessions.authenticate(SubjectKind::Staff, access_token).await?.access_expires_at)
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         let (pair, session) = self.sessions.refresh(SubjectKind::Staff, refresh_token).await?;
         // A disabled member's session cannot be renewed.

@@ -37,7 +37,6 @@ pub struct OidcLoginQuery {
     request_body = Credentials,
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
-        (status = 303, description = "Signed in from the admin panel: its session cookies set, back to `/admin/`"),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Too many failed attempts", body = Problem, content_type = PROBLEM),
     )
@@ -180,11 +179,14 @@ pub async fn oidc_login(
         HeaderValue::from_str(&redirect.authorize_url).map_err(|_| ApiError::not_found("identity provider"))?,
     );
     headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::not_found("cookie"))?);
-    if query.panel == Some(true) {
-        let panel =
-            format!("{OIDC_PANEL_COOKIE}=1; Path=/v1/admin/auth/oidc; Max-Age=600; HttpOnly; SameSite=Lax{secure}");
-        headers.append(header::SET_COOKIE, HeaderValue::from_str(&panel).map_err(|_| ApiError::not_found("cookie"))?);
-    }
+    // Begun from the panel (when it is served): a mark the callback reads; any other sign-in
+    // clears a mark left by an abandoned one.
+    let panel = if query.panel == Some(true) && state.config.admin_panel {
+        format!("{OIDC_PANEL_COOKIE}=1; Path=/v1/admin/auth/oidc; Max-Age=600; HttpOnly; SameSite=Lax{secure}")
+    } else {
+        format!("{OIDC_PANEL_COOKIE}=; Path=/v1/admin/auth/oidc; Max-Age=0; HttpOnly; SameSite=Lax{secure}")
+    };
+    headers.append(header::SET_COOKIE, HeaderValue::from_str(&panel).map_err(|_| ApiError::not_found("cookie"))?);
     Ok(response)
 }
 
@@ -204,6 +206,7 @@ pub struct CallbackQuery {
     params(("provider" = String, Path), CallbackQuery),
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
+        (status = 303, description = "Begun from the admin panel: its session cookies set and back to `/admin/`, or back to its sign-in with the refusal"),
         (status = 403, description = "Refused: bad state, another browser, invalid token or no mapped role", body = Problem, content_type = PROBLEM),
     )
 )]
@@ -221,15 +224,30 @@ pub async fn oidc_callback(
         return Err(ApiError::forbidden("the callback needs `code` and `state`"));
     };
     let secret = crate::web::session::cookie(&headers, OIDC_COOKIE);
-    let pair = state.services.staff.oidc_finish(&provider, &login_state, &code, secret.as_deref()).await?;
-    let from_panel = crate::web::session::cookie(&headers, OIDC_PANEL_COOKIE).is_some();
-    let mut response = if from_panel {
-        // Begun in the admin panel: sign the panel in and go back to it.
-        let mut to_panel = (StatusCode::SEE_OTHER, [(header::LOCATION, "/admin/")]).into_response();
-        crate::web::session::set_cookies(&state, &pair, to_panel.headers_mut());
-        to_panel
-    } else {
-        Json(pair).into_response()
+    let from_panel = state.config.admin_panel && crate::web::session::cookie(&headers, OIDC_PANEL_COOKIE).is_some();
+    let finished = state.services.staff.oidc_finish(&provider, &login_state, &code, secret.as_deref()).await;
+    let mut response = match (finished, from_panel) {
+        // Begun in the admin panel: sign the panel in and go back to it…
+        (Ok(pair), true) => {
+            let mut to_panel = (StatusCode::SEE_OTHER, [(header::LOCATION, "/admin/")]).into_response();
+            crate::web::session::set_cookies(&state, &pair, to_panel.headers_mut());
+            to_panel
+        }
+        // …or back to its sign-in, saying why not.
+        (Err(err), true) => {
+            let detail = ApiError::from(err).problem().detail;
+            let reason: String = detail
+                .bytes()
+                .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect();
+            let mut back = StatusCode::SEE_OTHER.into_response();
+            if let Ok(to) = HeaderValue::from_str(&format!("/admin/#/login?error={reason}")) {
+                back.headers_mut().insert(header::LOCATION, to);
+            }
+            back
+        }
+        (Ok(pair), false) => Json(pair).into_response(),
+        (Err(err), false) => ApiError::from(err).into_response(),
     };
     for done in [OIDC_COOKIE, OIDC_PANEL_COOKIE] {
         let clear = format!("{done}=; Path=/v1/admin/auth/oidc; Max-Age=0; HttpOnly; SameSite=Lax");

@@ -47,7 +47,8 @@ pub struct AdminOrderPage {
     security(("admin" = ["orders:read"])),
     responses(
         (status = 200, description = "A page of orders", body = AdminOrderPage),
-        (status = 400, description = "Invalid cursor or limit", body = Problem, content_type = PROBLEM),
+        (status = 400, description = "Invalid cursor, limit or time", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "`placed_from` after `placed_to`", body = Problem, content_type = PROBLEM),
     )
 )]
 pub async fn list_orders(
@@ -81,6 +82,7 @@ pub struct Period {
     responses(
         (status = 200, description = "Per currency: orders, revenue, refunded", body = ListOf<OrderSummary>),
         (status = 400, description = "Invalid time", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "`placed_from` after `placed_to`", body = Problem, content_type = PROBLEM),
     )
 )]
 pub async fn order_summary(

@@ -6,7 +6,7 @@ export async function render(ctx, main) {
   const write = ctx.can("products:write");
   const [categories, collections] = await Promise.all([all("/categories"), all("/collections")]);
   const byId = new Map(categories.map((c) => [c.id, c]));
-  const path = (c) => (c.parent_id && byId.has(c.parent_id) ? `${path(byId.get(c.parent_id))} › ${c.name}` : c.name);
+  const path = (c, depth = 0) => (c.parent_id && byId.has(c.parent_id) && depth < 20 ? `${path(byId.get(c.parent_id), depth + 1)} › ${c.name}` : c.name);
   const sorted = [...categories].sort((a, b) => path(a).localeCompare(path(b)));
   const remove = (kind, item) => (write ? html`<button type="button" class="delete danger" data-kind="${kind}" data-id="${item.id}">Delete</button>` : "");
   main.innerHTML = html`

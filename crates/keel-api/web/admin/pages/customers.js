@@ -16,7 +16,7 @@ export async function render(ctx, main, id) {
       ["Joined", (c) => esc(when(c.created_at))],
     ], page.data))}
     <h2>Groups</h2>
-    ${raw(table("Customer groups", [["Group", (g) => esc(g.name)], ["Description", (g) => esc(g.description || "")]], groups.data))}
+    ${raw(table("Customer groups", [["Group", (g) => esc(g.name)], ["Members", (g) => String(g.customer_count)]], groups.data))}
     ${raw(ctx.can("customers:write") ? `<form id="new-group" class="inline"><label>New group <input name="name" required></label><button type="submit">Create group</button></form>` : "")}`;
   document.getElementById("find").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -30,7 +30,10 @@ export async function render(ctx, main, id) {
 
 async function detail(ctx, main, id) {
   const [c, groups] = await Promise.all([api(`/customers/${id}`), all("/customer-groups").catch(() => [])]);
-  const orders = ctx.can("orders:read") ? (await api(`/orders?limit=50&email=${encodeURIComponent(c.email)}`)).data : [];
+  // The email filter matches any email containing it: keep this customer's own orders.
+  const orders = ctx.can("orders:read")
+    ? (await api(`/orders?limit=100&email=${encodeURIComponent(c.email)}`)).data.filter((o) => o.customer_id === c.id || o.email === c.email)
+    : [];
   main.innerHTML = html`
     <p><a href="#/customers">← Customers</a></p>
     <h1>${[c.first_name, c.last_name].filter(Boolean).join(" ") || c.email}</h1>

@@ -10,7 +10,11 @@ export async function render(ctx, main, id) {
   for (const k of ["status", "email", "cursor"]) if (q.get(k)) query.set(k, q.get(k));
   // Dates are the staff member's own days: from local midnight to the next.
   if (q.get("from")) query.set("placed_from", new Date(`${q.get("from")}T00:00:00`).toISOString());
-  if (q.get("to")) query.set("placed_to", new Date(new Date(`${q.get("to")}T00:00:00`).getTime() + 86400000).toISOString());
+  if (q.get("to")) {
+    const end = new Date(`${q.get("to")}T00:00:00`);
+    end.setDate(end.getDate() + 1);
+    query.set("placed_to", end.toISOString());
+  }
   const page = await api(`/orders?${query}`);
   main.innerHTML = html`
     <h1>Orders</h1>

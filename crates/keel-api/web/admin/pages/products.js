@@ -9,7 +9,7 @@ export async function render(ctx, main, id) {
   const q = new URLSearchParams(location.hash.split("?")[1] || "");
   const query = new URLSearchParams({ limit: "50" });
   for (const k of ["q", "status", "category", "collection", "cursor"]) if (q.get(k)) query.set(k, q.get(k));
-  const [page, categories, collections] = await Promise.all([api(`/products?${query}`), api("/categories"), api("/collections")]);
+  const [page, categories, collections] = await Promise.all([api(`/products?${query}`), all("/categories"), all("/collections")]);
   const options = (list, key, label, chosen) =>
     list.map((c) => html`<option value="${c[key]}" ${raw(c[key] === chosen ? "selected" : "")}>${c[label]}</option>`).join("");
   main.innerHTML = html`
@@ -18,8 +18,8 @@ export async function render(ctx, main, id) {
     <form id="filters" class="filters" role="search">
       <label>Search <input name="q" type="search" value="${q.get("q") || ""}"></label>
       <label>Status <select name="status"><option value="">Any</option>${raw(["draft", "published", "archived"].map((s) => `<option ${q.get("status") === s ? "selected" : ""}>${s}</option>`).join(""))}</select></label>
-      <label>Category <select name="category"><option value="">Any</option>${raw(options(categories.data, "handle", "name", q.get("category")))}</select></label>
-      <label>Collection <select name="collection"><option value="">Any</option>${raw(options(collections.data, "handle", "title", q.get("collection")))}</select></label>
+      <label>Category <select name="category"><option value="">Any</option>${raw(options(categories, "handle", "name", q.get("category")))}</select></label>
+      <label>Collection <select name="collection"><option value="">Any</option>${raw(options(collections, "handle", "title", q.get("collection")))}</select></label>
       <button type="submit">Filter</button>
     </form>
     ${raw(table(

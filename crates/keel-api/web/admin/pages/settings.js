@@ -4,7 +4,7 @@ import { act, esc, html, money, raw, table, toMinor, values } from "../ui.js";
 
 export async function render(ctx, main) {
   const write = ctx.can("settings:write");
-  const regions = await all("/regions");
+  const [regions, locations] = await Promise.all([all("/regions"), ctx.can("inventory:read") ? all("/stock-locations") : []]);
   const details = await Promise.all(
     regions.map(async (r) => ({ r, tax: (await api(`/regions/${r.id}/tax-rates`)).data, shipping: (await api(`/regions/${r.id}/shipping-options`)).data })),
   );
@@ -30,6 +30,7 @@ export async function render(ctx, main) {
       <label>Countries (ISO codes, comma-separated) <input name="countries" required placeholder="CH, LI"></label>
       <label>Default tax rate (%) <input name="tax_rate" inputmode="decimal" value="0"></label>
       <label class="check"><input type="checkbox" name="tax_inclusive" checked> Prices include tax</label>
+      <fieldset><legend>Ships from</legend>${locations.map((l) => html`<label class="check"><input type="checkbox" name="location_ids" value="${l.id}" ${raw(l.is_default ? "checked" : "")}> ${l.name}</label>`).join("")}</fieldset>
       <button type="submit" class="primary">Create region</button></fieldset></form>` : "")}`;
   document.getElementById("new-region")?.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -40,6 +41,7 @@ export async function render(ctx, main) {
       countries: f.countries.value.split(",").map((c) => c.trim().toUpperCase()).filter(Boolean),
       tax_rate: Math.round(Number(f.tax_rate.value.replace(",", ".")) * 100),
       tax_inclusive: f.tax_inclusive.checked,
+      location_ids: [...e.target.querySelectorAll("[name=location_ids]:checked")].map((c) => c.value),
     };
     if (await act(() => api("/regions", { method: "POST", body }), "Region created")) render(ctx, main);
   });
