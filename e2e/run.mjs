@@ -27,7 +27,7 @@ mkdirSync(ARTIFACTS, { recursive: true });
 /** Every section of the panel. */
 const SECTIONS = ["", "products", "catalog", "inventory", "orders", "customers", "promotions", "settings", "access", "webhooks", "jobs"];
 /** What a button that changes something says. */
-const CHANGES = /Save|Create|Add|Delete|Revoke|Retry|Discard|Invite|Pause|Activate|Capture|Cancel|Refund|Mark delivered|Receive|New product|Archive|^Set$/;
+const CHANGES = /Save|Create|Add|Delete|Revoke|Retry|Discard|Invite|Pause|Activate|Enable|Disable|Capture|Cancel|Refund|Mark delivered|Receive|New product|Archive|^Set$/;
 
 let browser;
 const shared = { order: null };
@@ -68,6 +68,16 @@ async function shot(page, name) {
   }
 }
 
+/** At phone width (390 px) the page needs no sideways scrolling; a screenshot of it is kept. */
+async function fitsPhone(page, name) {
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  await shot(page, `${name}-phone`);
+  await page.setViewportSize(size);
+  assert.ok(width <= 390, `${name} is ${width} px wide at phone width`);
+}
+
 /** The minor units of a displayed price such as "€25.00" or "$1,234.50". */
 const minor = (text) => Math.round(Number(text.replace(/[^0-9.]/g, "")) * 100);
 
@@ -92,6 +102,7 @@ test("a shopper finds a product by search, buys two variants with the test card,
   await page.getByRole("heading", { level: 1, name: "Classic Tee" }).waitFor();
   await page.locator("#stock").filter({ hasText: "In stock" }).waitFor();
   await shot(page, "storefront-product");
+  await fitsPhone(page, "storefront-product");
   const sizes = page.getByRole("group", { name: "Size" });
   await sizes.getByText("S", { exact: true }).click();
   await page.getByRole("button", { name: "Add to cart" }).click();
@@ -105,6 +116,7 @@ test("a shopper finds a product by search, buys two variants with the test card,
   await page.getByRole("heading", { name: "Your cart" }).waitFor();
   assert.equal(await page.locator("table.lines tbody tr").count(), 2);
   await shot(page, "storefront-cart");
+  await fitsPhone(page, "storefront-cart");
   await page.getByRole("link", { name: "Checkout" }).click();
 
   // Checkout with the test card.
@@ -210,6 +222,7 @@ test("a staff member edits a price, sees it on the storefront, fulfils the order
   await page.locator("ol.timeline").filter({ hasText: "refund.created" }).waitFor();
   assert.ok(minor(await page.locator("#refunded").textContent()) > 0, "the refunded total shows the refund");
   await shot(page, "admin-order-detail");
+  await fitsPhone(page, "admin-order-detail");
 
   // Every section opens without an error.
   for (const section of SECTIONS) {

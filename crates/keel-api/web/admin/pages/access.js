@@ -13,7 +13,18 @@ export async function render(ctx, main) {
   main.innerHTML = html`
     <h1>Staff and API keys</h1>
     <h2>Staff</h2>
-    ${raw(table("Staff", [["Email", (s) => esc(s.email)], ["Name", (s) => esc(s.name || "")], ["Role", (s) => badge(s.role)], ["Status", (s) => badge(s.status)], ["Last sign-in", (s) => esc(when(s.last_login_at) || "never")]], staff.data))}
+    ${raw(table("Staff", [
+      ["Email", (s) => esc(s.email)],
+      ["Name", (s) => esc(s.name || "")],
+      ["Role", (s) => (write && s.id !== ctx.me.id
+        ? html`<label class="visually-hidden" for="role-${s.id}">Role of ${s.email}</label><select id="role-${s.id}" class="role" data-id="${s.id}">${raw(roles.data.map((r) => html`<option ${raw(r.name === s.role ? "selected" : "")}>${r.name}</option>`).join(""))}${raw(roles.data.some((r) => r.name === s.role) ? "" : html`<option selected>${s.role}</option>`)}</select>`
+        : badge(s.role))],
+      ["Status", (s) => badge(s.status)],
+      ["Last sign-in", (s) => esc(when(s.last_login_at) || "never")],
+      ["", (s) => (write && s.id !== ctx.me.id
+        ? html`<button type="button" class="status ${s.status === "active" ? "danger" : ""}" data-id="${s.id}" data-status="${s.status === "active" ? "disabled" : "active"}">${s.status === "active" ? "Disable" : "Enable"}</button>`
+        : "")],
+    ], staff.data))}
     ${raw(write ? html`<form id="invite" class="inline"><label>Invite email <input name="email" type="email" required></label>
       <label>Role <select name="role">${raw(roles.data.map((r) => html`<option>${r.name}</option>`).join(""))}</select></label><button type="submit">Invite</button></form>` : "")}
     <h2>Roles</h2>
@@ -44,6 +55,18 @@ export async function render(ctx, main) {
     box.textContent = `Secret (shown once): ${created.secret}`;
     box.hidden = false;
   });
+  main.querySelectorAll("select.role").forEach((select) =>
+    select.addEventListener("change", async () => {
+      if (await act(() => api(`/staff/${select.dataset.id}`, { method: "PATCH", body: { role: select.value } }), "Role changed")) render(ctx, main);
+    }),
+  );
+  main.querySelectorAll("button.status").forEach((b) =>
+    b.addEventListener("click", async () => {
+      const disabling = b.dataset.status === "disabled";
+      if (disabling && !confirm("Disable this staff member? Their sessions end at once.")) return;
+      if (await act(() => api(`/staff/${b.dataset.id}`, { method: "PATCH", body: { status: b.dataset.status } }), disabling ? "Disabled" : "Enabled")) render(ctx, main);
+    }),
+  );
   main.querySelectorAll(".revoke").forEach((b) =>
     b.addEventListener("click", async () => confirm("Revoke this key? Integrations using it stop at once.") && (await act(() => api(`/api-keys/${b.dataset.id}`, { method: "DELETE" }), "Key revoked")) !== undefined && render(ctx, main)),
   );

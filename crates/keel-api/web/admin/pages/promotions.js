@@ -1,6 +1,6 @@
 // Promotions: codes and automatic promotions with their usage; create, pause, delete.
 import { all, api } from "../api.js";
-import { act, badge, esc, html, money, raw, table, values, when } from "../ui.js";
+import { act, badge, esc, html, money, raw, table, toMinor, values, when } from "../ui.js";
 
 /** A benefit in words: "10 % off", "€5.00 off", "free shipping". */
 function benefit(p) {
@@ -27,8 +27,11 @@ export async function render(ctx, main) {
     ], promotions))}
     ${raw(write ? html`<form id="new" class="editor"><fieldset><legend>New code</legend>
       <label>Name <input name="name" required></label>
-      <label>Code <input name="code" required pattern="[A-Za-z0-9_-]+"></label>
-      <label>Percent off <input name="percent" type="number" min="1" max="100" required inputmode="numeric"></label>
+      <label>Code <input name="code" pattern="[A-Za-z0-9_-]+"></label>
+      <label>Benefit <select name="kind"><option value="percent_off">Percent off</option><option value="amount_off">Amount off</option><option value="free_shipping">Free shipping</option></select></label>
+      <label>Percent or amount <input name="value" inputmode="decimal"></label>
+      <label>Currency (for an amount) <input name="currency" maxlength="3" placeholder="EUR"></label>
+      <label class="check"><input type="checkbox" name="automatic"> Automatic (no code)</label>
       <label>Usage limit <input name="usage_limit" type="number" min="1" inputmode="numeric"></label>
       <button class="primary" type="submit">Create promotion</button></fieldset></form>` : "")}
     <h2>Price lists</h2>
@@ -42,7 +45,12 @@ export async function render(ctx, main) {
   document.getElementById("new")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     const v = values(e.target);
-    const body = { name: v.name, code: v.code, status: "active", benefit: { type: "percent_off", basis_points: Math.round(Number(v.percent) * 100) }, usage_limit: v.usage_limit ? Number(v.usage_limit) : null };
+    const currency = (v.currency || "").toUpperCase() || null;
+    const benefit =
+      v.kind === "percent_off" ? { type: "percent_off", basis_points: Math.round(Number(v.value) * 100) }
+      : v.kind === "amount_off" ? { type: "amount_off", amount: toMinor(v.value, currency || "EUR") }
+      : { type: "free_shipping" };
+    const body = { name: v.name, code: v.automatic ? null : v.code, status: "active", benefit, currency, usage_limit: v.usage_limit ? Number(v.usage_limit) : null };
     if (await act(() => api("/promotions", { method: "POST", body }), "Promotion created")) render(ctx, main);
   });
 }

@@ -24,7 +24,7 @@ export async function render(ctx, main, id) {
   const hooks = await all("/webhooks");
   main.innerHTML = html`
     <h1>Webhooks</h1>
-    ${raw(table("Webhooks", [["URL", (h) => html`<a href="#/webhooks/${h.id}">${h.url}</a>`], ["Events", (h) => esc(h.events.join(", "))], ["Status", (h) => badge(h.enabled ? "enabled" : "disabled")], ["Failures in a row", (h) => String(h.consecutive_failures)], ["", (h) => (write ? html`<button type="button" class="delete danger" data-id="${h.id}">Delete</button>` : "")]], hooks))}
+    ${raw(table("Webhooks", [["URL", (h) => html`<a href="#/webhooks/${h.id}">${h.url}</a>`], ["Events", (h) => esc(h.events.join(", "))], ["Status", (h) => badge(h.enabled ? "enabled" : "disabled")], ["Failures in a row", (h) => String(h.consecutive_failures)], ["", (h) => (write ? html`<button type="button" class="toggle" data-id="${h.id}" data-enabled="${String(!h.enabled)}">${h.enabled ? "Pause" : "Enable"}</button> <button type="button" class="delete danger" data-id="${h.id}">Delete</button>` : "")]], hooks))}
     ${raw(write ? html`<form id="new" class="inline"><label>Endpoint URL <input name="url" type="url" required></label><label>Events (comma-separated; * for all) <input name="events" value="*" required></label><button type="submit">Add webhook</button></form>
       <p id="secret" class="secret" hidden></p>` : "")}`;
   document.getElementById("new")?.addEventListener("submit", async (e) => {
@@ -37,6 +37,9 @@ export async function render(ctx, main, id) {
     box.textContent = `Signing secret (shown once): ${created.secret || ""}`;
     box.hidden = !created.secret;
   });
+  main.querySelectorAll(".toggle").forEach((b) =>
+    b.addEventListener("click", async () => (await act(() => api(`/webhooks/${b.dataset.id}`, { method: "PATCH", body: { enabled: b.dataset.enabled === "true" } }), "Webhook updated")) && render(ctx, main)),
+  );
   main.querySelectorAll(".delete").forEach((b) =>
     b.addEventListener("click", async () => confirm("Delete this webhook?") && (await act(() => api(`/webhooks/${b.dataset.id}`, { method: "DELETE" }), "Webhook deleted")) !== undefined && render(ctx, main)),
   );
