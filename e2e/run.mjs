@@ -78,6 +78,17 @@ async function fitsPhone(page, name) {
   assert.ok(width <= 390, `${name} is ${width} px wide at phone width`);
 }
 
+/** A fresh page of the admin panel signed in with the password form as `who` (STAFF or READER). */
+async function signedInPanel(who) {
+  const page = await newPage();
+  await page.goto("/admin/");
+  await page.getByLabel("Email").fill(process.env[`${who}_EMAIL`]);
+  await page.getByLabel("Password").fill(process.env[`${who}_PASSWORD`]);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+  return page;
+}
+
 /** The minor units of a displayed price such as "€25.00" or "$1,234.50". */
 const minor = (text) => Math.round(Number(text.replace(/[^0-9.]/g, "")) * 100);
 
@@ -166,12 +177,7 @@ test("a shopper finds a product by search, buys two variants with the test card,
 
 test("a staff member edits a price, sees it on the storefront, fulfils the order and refunds one line", async () => {
   assert.ok(shared.order, "the shopper's order");
-  const page = await newPage();
-  await page.goto("/admin/");
-  await page.getByLabel("Email").fill(process.env.STAFF_EMAIL);
-  await page.getByLabel("Password").fill(process.env.STAFF_PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+  const page = await signedInPanel("STAFF");
   await shot(page, "admin-dashboard");
 
   // Products: find the tee, change its M price in the shopper's currency.
@@ -254,12 +260,7 @@ test("a staff member edits a price, sees it on the storefront, fulfils the order
 });
 
 test("a read-only staff member sees no way to change anything, and the API refuses anyway", async () => {
-  const page = await newPage();
-  await page.goto("/admin/");
-  await page.getByLabel("Email").fill(process.env.READER_EMAIL);
-  await page.getByLabel("Password").fill(process.env.READER_PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+  const page = await signedInPanel("READER");
 
   await page.goto("/admin/#/products?q=Classic%20Tee");
   await page.getByRole("heading", { name: "Products" }).waitFor();
