@@ -4,6 +4,8 @@
 //!   too far behind miss events (they are told so); with no subscriber an event simply goes nowhere.
 //! - **NATS JetStream** (`KEEL_NATS_URL`): a durable stream (created if absent) holding every
 //!   subject under the configured prefix, one subject per event type (`keel.events.product.updated`).
+//!   A node starts while NATS is down: the stream is made sure of on the first publish or
+//!   subscription that reaches the server, and until then events wait in the outbox.
 //!   Each message carries `Nats-Msg-Id` = the event id, so a republish after a crash is dropped by
 //!   the server's duplicate window; consumers deduplicate by event id beyond it. A publish succeeds
 //!   only once the server has stored the message (the JetStream ack).
@@ -12,6 +14,7 @@ use async_nats::jetstream;
 use futures_util::StreamExt;
 use keel_domain::event::Event;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -45,6 +48,8 @@ pub enum EventBus {
 pub struct NatsBus {
     jetstream: jetstream::Context,
     config: NatsConfig,
+    /// Whether the stream is known to exist (made sure of once the server answered).
+    stream_ready: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -59,8 +64,9 @@ impl EventBus {
         EventBus::Local(broadcast::channel(4096).0)
     }
 
-    /// Connects to NATS and makes sure the stream exists. The client reconnects by itself when the
-    /// server goes away; publishing fails (and the outbox keeps the events) until it is back.
+    /// Connects to NATS and makes sure the stream exists. A server that is down now is not an
+    /// error: the client connects (and reconnects whenever the server goes away) in the
+    /// background, and publishing fails — the outbox keeps the events — until it is there.
     pub async fn nats(config: NatsConfig) -> Result<EventBus, BusError> {
         let client = async_nats::ConnectOptions::new()
             .name("keel")
@@ -71,15 +77,11 @@ impl EventBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         let mut jetstream = jetstream::new(client);
         jetstream.set_timeout(config.publish_timeout);
-        let stream = jetstream::stream::Config {
-            name: config.stream.clone(),
-            subjects: vec![format!("{}.>", config.subject_prefix)],
-            storage: jetstream::stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        };
-        jetstream.get_or_create_stream(stream).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
-        Ok(EventBus::Nats(Box::new(NatsBus { jetstream, config })))
+        let bus = NatsBus { jetstream, config, stream_ready: Arc::default() };
+        if let Err(err) = bus.ensure_stream().await {
+            tracing::warn!(%err, "NATS is not reachable yet: events wait in the outbox until it is");
+        }
+        Ok(EventBus::Nats(Box::new(bus)))
     }
 
     /// Publishes one event; `Ok` means the bus has it.
@@ -138,12 +140,19 @@ impl EventBus {
             }
             EventBus::Nats(bus) => {
                 let bus = bus.clone();
-                // The first subscription must work (a misconfiguration is reported at start).
-                let first = bus.ordered_messages().await?;
+                let first = match bus.ordered_messages().await {
+                    Ok(stream) => Some(stream),
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot subscribe to events yet; retrying");
+                        None
+                    }
+                };
                 Ok(tokio::spawn(async move {
-                    let mut messages = Some(first);
+                    // Without a first subscription, what this node kept before it subscribes may
+                    // be changed by other nodes meanwhile: its first subscription is a resume.
+                    let mut resumed = first.is_none();
+                    let mut messages = first;
                     let mut attempt = 0u32;
-                    let mut resumed = false;
                     loop {
                         if let Some(mut stream) = messages.take() {
                             if resumed {
@@ -187,7 +196,25 @@ impl EventBus {
 }
 
 impl NatsBus {
+    /// Creates the stream unless this node already knows it exists.
+    async fn ensure_stream(&self) -> Result<(), BusError> {
+        if self.stream_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let stream = jetstream::stream::Config {
+            name: self.config.stream.clone(),
+            subjects: vec![format!("{}.>", self.config.subject_prefix)],
+            storage: jetstream::stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        self.jetstream.get_or_create_stream(stream).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
+        self.stream_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
     async fn publish(&self, event: &Event) -> Result<(), BusError> {
+        self.ensure_stream().await?;
         let payload = serde_json::to_vec(event).map_err(|e| BusError::Encode(e.to_string()))?;
         let subject = format!("{}.{}", self.config.subject_prefix, event.event_type);
         let mut headers = async_nats::HeaderMap::new();
@@ -206,6 +233,7 @@ impl NatsBus {
     }
 
     async fn ordered_messages(&self) -> Result<jetstream::consumer::pull::Ordered, BusError> {
+        self.ensure_stream().await?;
         let unavailable = |e: &dyn std::fmt::Display| BusError::Unavailable(e.to_string());
         let stream = self.jetstream.get_stream(&self.config.stream).await.map_err(|e| unavailable(&e))?;
         let consumer = stream

@@ -363,11 +363,18 @@ pub enum TierHealth {
 /// The invalidation counter seen by a miss.
 pub struct TierGeneration(Vec<u8>);
 
-// Without the counter (a Redis that lost its state) nothing stored is trusted and nothing is
-// stored, until a node's invalidation creates it again (every node bumps `*` when it starts).
+// Without the counter (a Redis that lost its state, such as one restarted without persistence)
+// nothing stored before is trusted: the read makes it anew, as an `invalidate_all` does (from
+// Redis's clock, above any value it had, and `*` bumped), so the tier is used again at once
+// rather than after the next change.
 const TIER_GET: &str = r"
 local g = redis.call('GET', ARGV[2])
-if not g then return {0, ''} end
+if not g then
+  local t = redis.call('TIME')
+  redis.call('SET', ARGV[2], string.format('%d%06d', tonumber(t[1]), tonumber(t[2])), 'NX')
+  redis.call('SET', ARGV[1] .. '*', redis.call('INCR', ARGV[2]))
+  return {0, redis.call('GET', ARGV[2])}
+end
 local check = redis.call('HGET', KEYS[1], 'c')
 if check then
   local fresh = true

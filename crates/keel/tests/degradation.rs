@@ -96,6 +96,26 @@ async fn with_redis_stopped_a_node_serves_from_its_own_memory_and_recovers_when_
             assert!(Instant::now() < until, "still limited");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+
+        // Redis restarts empty again, with no change in between: answers are shared through it
+        // again without waiting for a change to renew what it lost.
+        redis.kill();
+        redis.spawn().await;
+        let mut conn = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let until = Instant::now() + Duration::from_secs(15);
+        for limit in 1.. {
+            // A page not read before, so the node looks in the shared tier and stores it there.
+            let page = format!("/v1/store/products?limit={limit}");
+            app.get(&page).await;
+            // (Stored just after the answer: any page stored since the restart will do.)
+            let stored: Vec<String> =
+                redis::cmd("KEYS").arg("keel:http-shared-v1:e:*").query_async(&mut conn).await.unwrap();
+            if !stored.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < until, "the shared tier is not used after Redis came back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     })
     .await;
 }
@@ -155,6 +175,83 @@ async fn with_nats_stopped_events_wait_in_the_outbox_and_readiness_says_degraded
         relay.shutdown().await;
     })
     .await;
+}
+
+/// A node (re)started while NATS is down — a pod rescheduled during the outage — starts and
+/// serves, says it is degraded, keeps its events in the outbox and hands them over once NATS is
+/// there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_while_nats_is_down_serves_and_publishes_once_it_returns() {
+    use common::process::{Lines, Reaped, keel};
+    let Some(mut nats) = Server::nats().await else { return };
+    nats.kill();
+    let stream = format!("KEEL_TEST_{}", uuid::Uuid::new_v4().simple());
+    let dir = tempfile::tempdir().unwrap();
+    let made = keel()
+        .current_dir(dir.path())
+        .args(["apikey", "create", "--name", "ops", "--permission", "products:write"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let key = String::from_utf8(made.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let mut node = Reaped(
+        keel()
+            .current_dir(dir.path())
+            .env("KEEL_ADDR", "127.0.0.1:0")
+            .env("KEEL_NATS_URL", nats.url())
+            .env("KEEL_NATS_STREAM", &stream)
+            .env("KEEL_NATS_SUBJECT_PREFIX", format!("test.{stream}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut output = Lines::of(node.0.stderr.take().unwrap());
+    let base = format!("http://127.0.0.1:{}", output.serving_port());
+    let client = reqwest::Client::new();
+    let ready = || async {
+        let response = client.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "the database answers, so the node serves");
+        response.json::<Value>().await.unwrap()
+    };
+    let body = ready().await;
+    assert_eq!((body["status"].as_str(), body["checks"]["nats"].as_str()), (Some("degraded"), Some("down")), "{body}");
+
+    // Changes go on; their events wait.
+    let products: Value =
+        client.get(format!("{base}/v1/store/products?limit=1")).send().await.unwrap().json().await.unwrap();
+    let id = products["data"][0]["id"].as_str().unwrap().to_string();
+    let patch = json!({"title": "Changed before NATS"});
+    let changed =
+        client.patch(format!("{base}/v1/admin/products/{id}")).bearer_auth(&key).json(&patch).send().await.unwrap();
+    assert_eq!(changed.status(), 200);
+
+    // NATS starts: the node connects, makes its stream and publishes what waited.
+    nats.spawn().await;
+    let jetstream = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let until = Instant::now() + Duration::from_secs(60);
+    let subject = format!("test.{stream}.product.updated");
+    loop {
+        // The newest product.updated on the stream is the change made while NATS was down.
+        let last = match jetstream.get_stream(&stream).await {
+            Ok(s) => s.get_last_raw_message_by_subject(&subject).await.ok(),
+            Err(_) => None,
+        };
+        let event: Value = last.map_or(Value::Null, |m| serde_json::from_slice(&m.payload).unwrap());
+        if event["aggregate"]["id"] == id.as_str() {
+            break;
+        }
+        assert!(Instant::now() < until, "the waiting event never reached NATS: {event}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while ready().await["status"] != "ready" {
+        assert!(Instant::now() < until, "readiness never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(node);
+    drop(output);
+    common::drop_stream(&nats.url(), &stream).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
