@@ -265,9 +265,24 @@ impl Db {
 
     /// Runs the pending migrations for this engine.
     pub async fn migrate(&self) -> Result<()> {
-        match &self.pools {
-            Pools::Postgres(pool) => crate::migrate::postgres().run(pool).await?,
-            Pools::Sqlite { write, .. } => crate::migrate::sqlite().run(write).await?,
+        const NEWEST: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+        let newest: Option<i64> = match &self.pools {
+            Pools::Postgres(pool) => {
+                crate::migrate::postgres().run(pool).await?;
+                sqlx::query_scalar(NEWEST).fetch_one(pool).await?
+            }
+            Pools::Sqlite { write, .. } => {
+                crate::migrate::sqlite().run(write).await?;
+                sqlx::query_scalar(NEWEST).fetch_one(write).await?
+            }
+        };
+        let known = crate::migrate::latest_version();
+        if let Some(newest) = newest.filter(|v| *v > known) {
+            tracing::warn!(
+                newest,
+                known,
+                "the database is migrated by a newer release (its expand step): serving on it, as a rolling deployment does"
+            );
         }
         Ok(())
     }

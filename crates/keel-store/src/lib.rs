@@ -32,7 +32,7 @@ pub use db::{
     Conn, Db, DbConfig, Engine, EventHook, JOBS_CHANNEL, JobWakeups, Leadership, PoolStats, PooledConn, Record, Tx,
 };
 pub use error::StoreError;
-pub use migrate::MIGRATION_COUNT;
+pub use migrate::{MIGRATION_COUNT, latest_version as latest_migration};
 
 /// A JSON column value (for records that carry one).
 pub use sqlx::types::Json as JsonColumn;

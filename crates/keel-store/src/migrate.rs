@@ -2,6 +2,13 @@
 //!
 //! The two engines' files of a version must describe the same schema; only the DDL dialect
 //! differs (JSONB/TEXT, TIMESTAMPTZ/TEXT). A test applies both and checks the table lists agree.
+//!
+//! A binary starts on a database that a newer release has already migrated (its migrations are
+//! applied ones this binary does not know): during a rolling deployment the previous release's
+//! nodes keep starting — restarts, scale-ups — after the new release's expand step. Every
+//! migration must therefore leave the schema usable by the release before it (docs/DEPLOY.md,
+//! "expand, then contract"); one that cannot (a contract step) ships a release after the code
+//! stopped needing what it removes.
 
 use sqlx::SqlStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -122,7 +129,12 @@ fn migrator(pick: impl Fn(&Entry) -> &'static str) -> Migrator {
         .iter()
         .map(|m| Migration::new(m.0, Cow::Borrowed(m.1), MigrationType::Simple, SqlStr::from_static(pick(m)), false))
         .collect::<Vec<_>>();
-    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+    Migrator { migrations: Cow::Owned(migrations), ignore_missing: true, ..Migrator::DEFAULT }
+}
+
+/// The newest migration this binary knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
 pub(crate) fn postgres() -> Migrator {
