@@ -53,16 +53,21 @@ impl Lines {
 
     /// Waits until a line containing `needle` arrives, or the deadline passes.
     pub fn wait_for(&mut self, needle: &str, deadline: Duration) -> bool {
+        self.wait_until(|line| line.contains(needle), deadline)
+    }
+
+    /// Waits until a line for which `hit` holds has arrived, or the deadline passes.
+    pub fn wait_until(&mut self, hit: impl Fn(&str) -> bool, deadline: Duration) -> bool {
         let until = Instant::now() + deadline;
-        if self.seen.iter().any(|l| l.contains(needle)) {
+        if self.seen.iter().any(|l| hit(l)) {
             return true;
         }
         while let Some(left) = until.checked_duration_since(Instant::now()) {
             match self.rx.recv_timeout(left) {
                 Ok(line) => {
-                    let hit = line.contains(needle);
+                    let found = hit(&line);
                     self.seen.push(line);
-                    if hit {
+                    if found {
                         return true;
                     }
                 }
