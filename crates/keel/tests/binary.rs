@@ -236,8 +236,8 @@ async fn worker_processes_share_one_postgres_queue() {
     db.drop_now().await;
 }
 
-/// A worker process killed with SIGKILL in the middle of a job: once its lease expires, another
-/// worker process finishes the job. The effect lands once: the receiver sees the delivery twice
+/// Two worker processes side by side; the one running a job is killed with SIGKILL in the middle
+/// of it: once its lease expires, the other finishes the job. The effect lands once: the receiver sees the delivery twice
 /// with one `webhook-id` and, deduplicating by it as receivers must, acts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_workers_job_is_finished_by_another_worker() {
@@ -297,11 +297,12 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
             .spawn()
             .unwrap()
     };
-    let mut first = worker("first");
+    // Both workers run side by side; whichever takes the delivery is killed in the middle of it.
+    let mut workers = vec![("first", worker("first")), ("second", worker("second"))];
     let create = serde_json::from_value(serde_json::json!({"title": "Killed Mid-Job", "status": "published"})).unwrap();
     services.catalog.create_product(&create).await.unwrap();
 
-    // Wait for the first delivery attempt to be in flight, then kill its worker outright.
+    // Wait for the first delivery attempt to be in flight.
     let until = Instant::now() + Duration::from_secs(60);
     while requests.lock().unwrap().is_empty() {
         let notified = arrived.notified();
@@ -310,14 +311,19 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
         if !requests.lock().unwrap().is_empty() {
             break;
         }
-        let left = until.checked_duration_since(Instant::now()).expect("the first worker never delivered");
+        let left = until.checked_duration_since(Instant::now()).expect("no worker delivered");
         let _ = tokio::time::timeout(left, notified).await;
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    let running = services.jobs.list(Some("running"), Some(keel_services::webhooks::QUEUE), None, 100).await.unwrap();
+    let job = running.into_iter().find(|j| j.kind == keel_services::webhooks::DELIVER_JOB).expect("the delivery runs");
+    let holder = job.locked_by.as_deref().unwrap().split(':').next().unwrap().to_string();
+    let at = workers.iter().position(|(name, _)| *name == holder).expect("held by one of the two workers");
+    let (_, mut killed) = workers.remove(at);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let (survivor, mut other) = workers.remove(0);
 
-    // A second worker takes the job over once the dead one's lease has expired.
-    let mut second = worker("second");
+    // The other worker, running all along, takes the job over once the dead one's lease expires.
     let until = Instant::now() + Duration::from_secs(60);
     // Done means the delivery job is recorded completed (the delivery row turns succeeded a
     // moment earlier, inside the job).
@@ -327,11 +333,11 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
         if let Some(job) = jobs.into_iter().find(|j| j.kind == keel_services::webhooks::DELIVER_JOB) {
             break job;
         }
-        assert!(Instant::now() < until, "the second worker never finished the delivery");
+        assert!(Instant::now() < until, "the other worker never finished the delivery");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    second.kill().unwrap();
-    second.wait().unwrap();
+    other.kill().unwrap();
+    other.wait().unwrap();
     let deliveries = services.webhooks.deliveries(hook.id, 10).await.unwrap();
     let delivery = deliveries.into_iter().find(|d| d.state == "succeeded").expect("the delivery succeeded");
 
@@ -341,7 +347,7 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
     assert_eq!(distinct.len(), 1, "both carry the same webhook-id, so the receiver acts once");
     assert_eq!(delivery.event_id.to_string(), seen[0]);
     assert_eq!(deliver.attempts, 2, "the killed run counted as an attempt");
-    assert!(deliver.locked_by.as_deref().unwrap().starts_with("second:"), "finished by the second worker");
+    assert!(deliver.locked_by.as_deref().unwrap().starts_with(&format!("{survivor}:")), "finished by the other worker");
     services.db.close().await;
     db.drop_now().await;
 }

@@ -1,8 +1,9 @@
 //! Keel scaled out: two api and two worker processes of the real binary against one PostgreSQL,
 //! Redis and NATS. Requests spread over both api nodes; an admin change made on one is served by
 //! the other within a second; checkouts spread over both never oversell; an api node killed with
-//! SIGKILL leaves the other serving with no 5xx; a worker killed leaves the jobs to the other.
-//! (A worker killed in the middle of a job is `binary.rs`'s
+//! SIGKILL while shoppers are spread over both leaves the other serving, with no 5xx and no failed
+//! request but those in flight on the dead node; a worker killed leaves the jobs to the other.
+//! (A worker killed in the middle of a job, with another running beside it, is `binary.rs`'s
 //! `a_killed_workers_job_is_finished_by_another_worker`.)
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
@@ -58,6 +59,17 @@ impl Drop for Node {
     }
 }
 
+/// What the shoppers saw while node A was killed.
+#[derive(Default)]
+struct Tally {
+    /// Answers other than 5xx, from A and from B.
+    answered: [AtomicUsize; 2],
+    b_after_kill: AtomicUsize,
+    server_errors: AtomicUsize,
+    /// Requests to A that failed at the connection once A was being killed.
+    lost_on_a: AtomicUsize,
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
     let response = client.get(url).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
@@ -71,22 +83,36 @@ async fn two_api_and_two_worker_processes_share_one_postgres_redis_and_nats() {
     let secret_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
     db.config.secret_key = Some(secret_key.to_string());
     let (services, paysim_url) = common::shop::shop_with_paysim(&mut db).await;
-    let admin_key = services.api_keys.create("cluster", &[]).await.unwrap().secret;
     let stream = format!("KEEL_TEST_{}", uuid::Uuid::new_v4().simple());
-    let env = [
-        ("KEEL_DATABASE_URL", db.config.database_url.clone().unwrap()),
-        ("KEEL_DEMO_SEED", "false".into()),
-        ("KEEL_PAYSIM_URL", paysim_url),
-        ("KEEL_SECRET_KEY", secret_key.into()),
-        ("KEEL_REDIS_URL", redis.clone()),
-        ("KEEL_REDIS_PREFIX", prefix.clone()),
-        ("KEEL_NATS_URL", nats.clone()),
-        ("KEEL_NATS_STREAM", stream.clone()),
-        ("KEEL_NATS_SUBJECT_PREFIX", format!("test.{stream}")),
-        ("KEEL_WORKER_LEASE_SECS", "3".into()),
-        ("KEEL_RATE_LIMITS", "false".into()),
-        ("KEEL_ADDR", "127.0.0.1:0".into()),
-    ];
+    let database_url = db.config.database_url.clone().unwrap();
+    let cleanup = async {
+        common::drop_stream(&nats, &stream).await;
+        common::drop_redis_keys(&redis, &prefix).await;
+        db.drop_now().await;
+    };
+    let test = cluster(
+        services,
+        database_url.clone(),
+        [
+            ("KEEL_DATABASE_URL", database_url),
+            ("KEEL_DEMO_SEED", "false".into()),
+            ("KEEL_PAYSIM_URL", paysim_url),
+            ("KEEL_SECRET_KEY", secret_key.into()),
+            ("KEEL_REDIS_URL", redis.clone()),
+            ("KEEL_REDIS_PREFIX", prefix.clone()),
+            ("KEEL_NATS_URL", nats.clone()),
+            ("KEEL_NATS_STREAM", stream.clone()),
+            ("KEEL_NATS_SUBJECT_PREFIX", format!("test.{stream}")),
+            ("KEEL_WORKER_LEASE_SECS", "3".into()),
+            ("KEEL_RATE_LIMITS", "false".into()),
+            ("KEEL_ADDR", "127.0.0.1:0".into()),
+        ],
+    );
+    common::then_clean_up(test, cleanup).await;
+}
+
+async fn cluster(services: keel_services::Services, database_url: String, env: [(&'static str, String); 12]) {
+    let admin_key = services.api_keys.create("cluster", &[]).await.unwrap().secret;
     let dir = tempfile::tempdir().unwrap();
     let mut a = Node::start(&env, "api", dir.path());
     let b = Node::start(&env, "api", dir.path());
@@ -167,38 +193,68 @@ async fn two_api_and_two_worker_processes_share_one_postgres_redis_and_nats() {
     let levels = services.inventory.inventory(variant).await.unwrap().levels;
     assert_eq!((levels.iter().map(|l| l.on_hand).sum::<i64>(), levels.iter().map(|l| l.reserved).sum::<i64>()), (0, 0));
 
-    // A shopper keeps browsing on B while A is killed outright: B never answers 5xx.
+    // Four shoppers browse through both nodes in turn, as a load balancer spreads them, while A is
+    // killed outright. A request to A fails only at the connection (in flight, or the one that
+    // finds A gone: the balancer then takes A out); no request anywhere gets a 5xx.
     let stop = Arc::new(AtomicBool::new(false));
-    let (answered, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let browsing = {
-        let (stop, answered, failed, client) = (stop.clone(), answered.clone(), failed.clone(), client.clone());
-        let urls = [b.url("/v1/store/products?limit=10"), detail.clone(), b.url("/v1/store/categories")];
-        tokio::spawn(async move {
-            let mut n = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let status = client.get(&urls[n % urls.len()]).send().await.unwrap().status();
-                n += 1;
-                if status.is_server_error() {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    answered.fetch_add(1, Ordering::Relaxed);
+    let killed = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let product = format!("/v1/store/products/{id}");
+    let paths = ["/v1/store/products?limit=10", product.as_str(), "/v1/store/categories"];
+    let bases = [a.url(""), b.url("")];
+    let shoppers: Vec<_> = (0..4)
+        .map(|shopper| {
+            let (stop, killed, tally, client) = (stop.clone(), killed.clone(), tally.clone(), client.clone());
+            let urls: Vec<[String; 2]> =
+                paths.iter().map(|p| [format!("{}{p}", bases[0]), format!("{}{p}", bases[1])]).collect();
+            tokio::spawn(async move {
+                let mut a_out = false;
+                let mut n = shopper;
+                while !stop.load(Ordering::Relaxed) {
+                    let node = if a_out { 1 } else { n % 2 };
+                    let after_kill = killed.load(Ordering::Relaxed);
+                    let answer = client.get(&urls[n % urls.len()][node]).send().await;
+                    n += 1;
+                    match answer {
+                        Ok(response) if response.status().is_server_error() => {
+                            tally.server_errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(_) => {
+                            tally.answered[node].fetch_add(1, Ordering::Relaxed);
+                            if after_kill && node == 1 {
+                                tally.b_after_kill.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Err(_) if node == 0 && killed.load(Ordering::Relaxed) => {
+                            tally.lost_on_a.fetch_add(1, Ordering::Relaxed);
+                            a_out = true;
+                        }
+                        Err(e) => panic!("a request to a live node failed: {e}"),
+                    }
                 }
-            }
+            })
         })
-    };
-    let before = answered.load(Ordering::Relaxed);
+        .collect();
+    let until = Instant::now() + Duration::from_secs(30);
+    while tally.answered[0].load(Ordering::Relaxed) < 20 || tally.answered[1].load(Ordering::Relaxed) < 20 {
+        assert!(Instant::now() < until, "the shoppers are not served by both nodes");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    killed.store(true, Ordering::Relaxed);
     a.kill();
     let dead = client.get(a.url("/v1/store/products")).send().await;
     assert!(dead.is_err(), "the killed node answers nothing: {dead:?}");
-    let until = Instant::now() + Duration::from_secs(30);
-    while answered.load(Ordering::Relaxed) < before + 50 {
+    while tally.b_after_kill.load(Ordering::Relaxed) < 100 {
         assert!(Instant::now() < until, "node B stopped answering");
-        tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop.store(true, Ordering::Relaxed);
-    browsing.await.unwrap();
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "node B answered 5xx");
+    for shopper in shoppers {
+        shopper.await.unwrap();
+    }
+    assert_eq!(tally.server_errors.load(Ordering::Relaxed), 0, "a request was answered 5xx");
+    let lost = tally.lost_on_a.load(Ordering::Relaxed);
+    assert!(lost <= 4, "only a request in flight on A, or the one finding it gone, fails: {lost} failed");
     let (status, cart) = {
         let response = client.post(b.url("/v1/store/carts")).json(&json!({"currency": "USD"})).send().await.unwrap();
         (response.status().as_u16(), response.json::<Value>().await.unwrap())
@@ -206,7 +262,7 @@ async fn two_api_and_two_worker_processes_share_one_postgres_redis_and_nats() {
     assert_eq!(status, 201, "B takes writes too: {cart}");
 
     // Every job the orders made (mail, invoices, webhooks) finishes on the surviving worker.
-    let pool = sqlx::PgPool::connect(db.config.database_url.as_deref().unwrap()).await.unwrap();
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
     let count = |sql: &'static str| {
         let pool = pool.clone();
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
@@ -228,8 +284,5 @@ async fn two_api_and_two_worker_processes_share_one_postgres_redis_and_nats() {
     pool.close().await;
 
     drop((b, first_worker, _second_worker));
-    common::drop_stream(&nats, &stream).await;
-    common::drop_redis_keys(&redis, &prefix).await;
     services.db.close().await;
-    db.drop_now().await;
 }

@@ -332,10 +332,19 @@ where
 {
     let Some(db) = Database::create(backend).await else { return };
     let app: &'static TestApp = Box::leak(Box::new(TestApp::spawn_with(&db, backend, demo, tweak).await));
-    let outcome = tokio::spawn(test(app)).await;
-    app.stop().await;
-    app.services.db.close().await;
-    db.drop_now().await;
+    then_clean_up(test(app), async {
+        app.stop().await;
+        app.services.db.close().await;
+        db.drop_now().await;
+    })
+    .await;
+}
+
+/// Runs `test` in a task of its own, so that a failure is caught, then `cleanup` whatever the
+/// outcome (databases, streams and keys are never left behind); a failure is raised again after.
+pub async fn then_clean_up(test: impl Future<Output = ()> + Send + 'static, cleanup: impl Future<Output = ()>) {
+    let outcome = tokio::spawn(test).await;
+    cleanup.await;
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
     }
