@@ -31,6 +31,10 @@ ENV KEEL_ADDR=0.0.0.0:8080 \
 WORKDIR /data
 USER 65532:65532
 EXPOSE 8080
+# The health check asks /healthz on KEEL_ADDR: right for `serve` (every role) and `serve --role
+# api`. A worker serves no HTTP there: probe `keel probe --addr 127.0.0.1:9090` (its
+# KEEL_METRICS_ADDR) instead, and turn the check off for paysim and one-off commands
+# (deploy/docker-compose.yml does both).
 HEALTHCHECK --interval=10s --timeout=4s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/keel", "probe", "--path", "/healthz"]
 ENTRYPOINT ["/usr/local/bin/keel"]

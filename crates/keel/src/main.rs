@@ -59,6 +59,9 @@ enum Command {
     Probe {
         #[arg(long, default_value = "/healthz")]
         path: String,
+        /// The address to ask instead of KEEL_ADDR: a worker answers on KEEL_METRICS_ADDR.
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -201,15 +204,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!("\nsearch index rebuilt: {count} products in {:.1} s", started.elapsed().as_secs_f64());
             Ok(())
         }
-        Command::Probe { path } => probe(&config, &path).await,
+        Command::Probe { path, addr } => probe(addr.map_or_else(|| config.socket_addr(), Ok)?, &path).await,
         Command::Openapi | Command::GraphqlSchema => unreachable!("handled before the runtime starts"),
     }
 }
 
-/// One plain HTTP/1.0 GET to this node's address, within 3 s.
-async fn probe(config: &Config, path: &str) -> anyhow::Result<()> {
+/// One plain HTTP/1.0 GET to this node's address (an unspecified IP asks loopback), within 3 s.
+async fn probe(mut addr: std::net::SocketAddr, path: &str) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut addr = config.socket_addr()?;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

@@ -47,13 +47,17 @@ fn run(program: &Path, args: &[&str]) {
 fn the_kubernetes_manifests_match_the_kubernetes_schema() {
     let Some(validate) = tool("kubernetes-validate", "pip install kubernetes-validate") else { return };
     let mut args = vec!["--strict", "--no-warn"];
-    let files: Vec<String> = std::fs::read_dir(root().join("deploy/k8s"))
+    let mut files: Vec<String> = std::fs::read_dir(root().join("deploy/k8s"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .map(|p| p.strip_prefix(root()).unwrap().display().to_string())
         .collect();
     assert!(files.len() >= 4, "the manifests are there: {files:?}");
+    let applied: String = files.iter().map(|f| std::fs::read_to_string(root().join(f)).unwrap()).collect();
+    assert!(!applied.contains("kind: Secret"), "`kubectl apply -f deploy/k8s/` would overwrite the real Secret");
+    // The Secret's example lives outside deploy/k8s/ and is checked all the same.
+    files.push("deploy/k8s-secret.example.yaml".to_string());
     args.extend(files.iter().map(String::as_str));
     run(&validate, &args);
     let all: String = files.iter().map(|f| std::fs::read_to_string(root().join(f)).unwrap()).collect();
@@ -140,7 +144,7 @@ async fn every_metric_the_alerts_and_the_dashboard_name_is_on_metrics() {
         c.rate_limits = true;
         c.rate_limit_default = "40/1".into();
     };
-    common::run_with(common::Backend::Sqlite, true, tweak, move |app| async move {
+    let test = common::run_with(common::Backend::Sqlite, true, tweak, move |app| async move {
         // Traffic that touches every part: reads (cache), search, GraphQL, a change (outbox,
         // relay, fan-out job), a job that dies, and a client over its rate limit.
         app.start_worker().await;
@@ -175,7 +179,6 @@ async fn every_metric_the_alerts_and_the_dashboard_name_is_on_metrics() {
         };
         relay.shutdown().await;
         assert!(missing.is_empty(), "named by the alerts or the dashboard but not on /metrics: {missing:?}");
-    })
-    .await;
-    common::drop_redis_keys(&redis, &prefix).await;
+    });
+    common::then_clean_up(test, common::drop_redis_keys(&redis, &prefix)).await;
 }
