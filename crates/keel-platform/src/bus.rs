@@ -5,7 +5,10 @@
 //! - **NATS JetStream** (`KEEL_NATS_URL`): a durable stream (created if absent) holding every
 //!   subject under the configured prefix, one subject per event type (`keel.events.product.updated`).
 //!   A node starts while NATS is down: the stream is made sure of on the first publish or
-//!   subscription that reaches the server, and until then events wait in the outbox.
+//!   subscription that reaches the server (and again after a failed one: a stream lost with the
+//!   server's storage comes back), and until then events wait in the outbox. A server that answers
+//!   but refuses the stream (JetStream off, overlapping subjects, permissions) is logged as an
+//!   error and reported down by readiness.
 //!   Each message carries `Nats-Msg-Id` = the event id, so a republish after a crash is dropped by
 //!   the server's duplicate window; consumers deduplicate by event id beyond it. A publish succeeds
 //!   only once the server has stored the message (the JetStream ack).
@@ -48,9 +51,20 @@ pub enum EventBus {
 pub struct NatsBus {
     jetstream: jetstream::Context,
     config: NatsConfig,
-    /// Whether the stream is known to exist (made sure of once the server answered).
-    stream_ready: Arc<AtomicBool>,
+    stream: Arc<StreamState>,
 }
+
+#[derive(Default)]
+struct StreamState {
+    /// The stream is known to exist (made sure of since the last failure).
+    ready: AtomicBool,
+    /// The connected server refused to set the stream up.
+    refused: AtomicBool,
+}
+
+/// How long a follower waits for its first subscription before going on without it (it keeps
+/// trying in the background; a node does not wait for a NATS that is down).
+const FIRST_SUBSCRIPTION_WAIT: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,9 +78,9 @@ impl EventBus {
         EventBus::Local(broadcast::channel(4096).0)
     }
 
-    /// Connects to NATS and makes sure the stream exists. A server that is down now is not an
-    /// error: the client connects (and reconnects whenever the server goes away) in the
-    /// background, and publishing fails — the outbox keeps the events — until it is there.
+    /// A client of NATS. A server that is down now is not an error: the client connects (and
+    /// reconnects whenever the server goes away) in the background, and publishing fails — the
+    /// outbox keeps the events — until it is there.
     pub async fn nats(config: NatsConfig) -> Result<EventBus, BusError> {
         let client = async_nats::ConnectOptions::new()
             .name("keel")
@@ -77,11 +91,7 @@ impl EventBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         let mut jetstream = jetstream::new(client);
         jetstream.set_timeout(config.publish_timeout);
-        let bus = NatsBus { jetstream, config, stream_ready: Arc::default() };
-        if let Err(err) = bus.ensure_stream().await {
-            tracing::warn!(%err, "NATS is not reachable yet: events wait in the outbox until it is");
-        }
-        Ok(EventBus::Nats(Box::new(bus)))
+        Ok(EventBus::Nats(Box::new(NatsBus { jetstream, config, stream: Arc::default() })))
     }
 
     /// Publishes one event; `Ok` means the bus has it.
@@ -96,13 +106,12 @@ impl EventBus {
         }
     }
 
-    /// Whether the NATS connection is up now (`None` for the in-process bus).
+    /// Whether NATS is usable now: connected, and not refusing the stream (`None` for the
+    /// in-process bus).
     pub fn is_connected(&self) -> Option<bool> {
         match self {
             EventBus::Local(_) => None,
-            EventBus::Nats(bus) => {
-                Some(bus.jetstream.client().connection_state() == async_nats::connection::State::Connected)
-            }
+            EventBus::Nats(bus) => Some(bus.connected() && !bus.stream.refused.load(Ordering::Acquire)),
         }
     }
 
@@ -140,10 +149,14 @@ impl EventBus {
             }
             EventBus::Nats(bus) => {
                 let bus = bus.clone();
-                let first = match bus.ordered_messages().await {
-                    Ok(stream) => Some(stream),
-                    Err(err) => {
+                let first = match tokio::time::timeout(FIRST_SUBSCRIPTION_WAIT, bus.ordered_messages()).await {
+                    Ok(Ok(stream)) => Some(stream),
+                    Ok(Err(err)) => {
                         tracing::warn!(%err, "cannot subscribe to events yet; retrying");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!("NATS does not answer yet; subscribing to events in the background");
                         None
                     }
                 };
@@ -196,9 +209,13 @@ impl EventBus {
 }
 
 impl NatsBus {
+    fn connected(&self) -> bool {
+        self.jetstream.client().connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Creates the stream unless this node already knows it exists.
     async fn ensure_stream(&self) -> Result<(), BusError> {
-        if self.stream_ready.load(Ordering::Acquire) {
+        if self.stream.ready.load(Ordering::Acquire) {
             return Ok(());
         }
         let stream = jetstream::stream::Config {
@@ -208,9 +225,22 @@ impl NatsBus {
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         };
-        self.jetstream.get_or_create_stream(stream).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
-        self.stream_ready.store(true, Ordering::Release);
-        Ok(())
+        match self.jetstream.get_or_create_stream(stream).await {
+            Ok(_) => {
+                self.stream.ready.store(true, Ordering::Release);
+                if self.stream.refused.swap(false, Ordering::AcqRel) {
+                    tracing::info!(stream = %self.config.stream, "the NATS event stream is set up");
+                }
+                Ok(())
+            }
+            Err(err) => {
+                // Answered, and refused: a setting to fix, not an outage to wait out.
+                if self.connected() && !self.stream.refused.swap(true, Ordering::AcqRel) {
+                    tracing::error!(%err, stream = %self.config.stream, "NATS refuses the event stream: check that JetStream is on and no other stream takes its subjects");
+                }
+                Err(BusError::Unavailable(err.to_string()))
+            }
+        }
     }
 
     async fn publish(&self, event: &Event) -> Result<(), BusError> {
@@ -223,18 +253,23 @@ impl NatsBus {
         for (name, value) in crate::trace::outgoing_headers() {
             headers.insert(name, value.as_str());
         }
-        let ack = self
-            .jetstream
-            .publish_with_headers(subject, headers, payload.into())
-            .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
-        ack.await.map_err(|e| BusError::Unavailable(e.to_string()))?;
-        Ok(())
+        let sent = match self.jetstream.publish_with_headers(subject, headers, payload.into()).await {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        // After a failure the stream is made sure of again: the server may have lost it.
+        sent.map_err(|e| {
+            self.stream.ready.store(false, Ordering::Release);
+            BusError::Unavailable(e)
+        })
     }
 
     async fn ordered_messages(&self) -> Result<jetstream::consumer::pull::Ordered, BusError> {
         self.ensure_stream().await?;
-        let unavailable = |e: &dyn std::fmt::Display| BusError::Unavailable(e.to_string());
+        let unavailable = |e: &dyn std::fmt::Display| {
+            self.stream.ready.store(false, Ordering::Release);
+            BusError::Unavailable(e.to_string())
+        };
         let stream = self.jetstream.get_stream(&self.config.stream).await.map_err(|e| unavailable(&e))?;
         let consumer = stream
             .create_consumer(jetstream::consumer::pull::OrderedConfig {

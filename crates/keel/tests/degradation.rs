@@ -6,6 +6,7 @@
 
 mod common;
 
+use async_nats::jetstream;
 use common::servers::Server;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -208,7 +209,8 @@ async fn a_node_started_while_nats_is_down_serves_and_publishes_once_it_returns(
     );
     let mut output = Lines::of(node.0.stderr.take().unwrap());
     let base = format!("http://127.0.0.1:{}", output.serving_port());
-    let client = reqwest::Client::new();
+    // The node does not wait for NATS: its first answers come within seconds.
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let ready = || async {
         let response = client.get(format!("{base}/readyz")).send().await.unwrap();
         assert_eq!(response.status(), 200, "the database answers, so the node serves");
@@ -252,6 +254,43 @@ async fn a_node_started_while_nats_is_down_serves_and_publishes_once_it_returns(
     drop(node);
     drop(output);
     common::drop_stream(&nats.url(), &stream).await;
+}
+
+/// A NATS that answers but refuses Keel's stream (here another stream already takes its subjects)
+/// is a setting to fix: readiness says NATS is down instead of waiting silently, and once the
+/// conflict is gone the node subscribes and reports it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_that_refuses_the_stream_is_reported_down_until_it_accepts_it() {
+    let Some(nats) = Server::nats().await else { return };
+    let url = nats.url();
+    let jetstream = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    let stream = format!("KEEL_TEST_{}", uuid::Uuid::new_v4().simple());
+    let squatter = jetstream::stream::Config {
+        name: format!("{stream}_OTHER"),
+        subjects: vec![format!("test.{stream}.>")],
+        ..Default::default()
+    };
+    jetstream.create_stream(squatter).await.unwrap();
+    let tweak = {
+        let stream = stream.clone();
+        move |c: &mut keel::config::Config| {
+            c.nats_url = Some(url);
+            c.nats_stream = stream.clone();
+            c.nats_subject_prefix = format!("test.{stream}");
+        }
+    };
+    common::run_with(common::Backend::Sqlite, true, tweak, move |app| async move {
+        let refused = until_ready(app, Duration::from_secs(10), |b| b["checks"]["nats"] == "down").await;
+        assert_eq!(refused["status"], "degraded", "{refused}");
+        first_product(app).await; // the shop goes on
+
+        jetstream.delete_stream(format!("{stream}_OTHER")).await.unwrap();
+        let ready = until_ready(app, Duration::from_secs(30), |b| b["status"] == "ready").await;
+        assert_eq!(ready["checks"]["nats"], "up");
+        assert!(jetstream.get_stream(&stream).await.is_ok(), "the node made its stream");
+        drop(nats);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
