@@ -265,22 +265,32 @@ impl Db {
 
     /// Runs the pending migrations for this engine.
     pub async fn migrate(&self) -> Result<()> {
-        const NEWEST: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
-        let newest: Option<i64> = match &self.pools {
+        // The versions applied so far (none on a fresh database), checked against this binary's
+        // before anything runs.
+        const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+        let applied: Vec<i64> = match &self.pools {
             Pools::Postgres(pool) => {
-                crate::migrate::postgres().run(pool).await?;
-                sqlx::query_scalar(NEWEST).fetch_one(pool).await?
+                let exists: bool =
+                    sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?;
+                if exists { sqlx::query_scalar(APPLIED).fetch_all(pool).await? } else { Vec::new() }
             }
             Pools::Sqlite { write, .. } => {
-                crate::migrate::sqlite().run(write).await?;
-                sqlx::query_scalar(NEWEST).fetch_one(write).await?
+                let exists: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = '_sqlx_migrations')")
+                        .fetch_one(write)
+                        .await?;
+                if exists { sqlx::query_scalar(APPLIED).fetch_all(write).await? } else { Vec::new() }
             }
         };
-        let known = crate::migrate::latest_version();
-        if let Some(newest) = newest.filter(|v| *v > known) {
+        let newer = crate::migrate::check_applied(&applied).map_err(StoreError::Schema)?;
+        match &self.pools {
+            Pools::Postgres(pool) => crate::migrate::postgres().run(pool).await?,
+            Pools::Sqlite { write, .. } => crate::migrate::sqlite().run(write).await?,
+        }
+        if !newer.is_empty() {
             tracing::warn!(
-                newest,
-                known,
+                ?newer,
+                known = crate::migrate::latest_version(),
                 "the database is migrated by a newer release (its expand step): serving on it, as a rolling deployment does"
             );
         }

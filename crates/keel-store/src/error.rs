@@ -45,6 +45,9 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The database's migrations do not fit this binary (made by another build).
+    #[error("this binary cannot run on this database: {0}")]
+    Schema(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -8,7 +8,8 @@
 //! nodes keep starting — restarts, scale-ups — after the new release's expand step. Every
 //! migration must therefore leave the schema usable by the release before it (docs/DEPLOY.md,
 //! "expand, then contract"); one that cannot (a contract step) ships a release after the code
-//! stopped needing what it removes.
+//! stopped needing what it removes. Only that case is let through ([`check_applied`]): versions
+//! unknown to this binary must all be newer than its own, and its own must all be applied.
 
 use sqlx::SqlStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -137,10 +138,52 @@ pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
+/// Whether this binary may run on a database where `applied` are the migrations done: `Ok` with
+/// the versions a newer release applied (above all of this binary's), or why not.
+pub(crate) fn check_applied(applied: &[i64]) -> Result<Vec<i64>, String> {
+    let latest = latest_version();
+    let known = |v: &i64| MIGRATIONS.iter().any(|m| m.0 == *v);
+    let mut newer: Vec<i64> = applied.iter().copied().filter(|v| !known(v)).collect();
+    newer.sort_unstable();
+    if let Some(other) = newer.iter().find(|v| **v <= latest) {
+        return Err(format!(
+            "it has migration {other}, unknown to this binary though older than its newest ({latest}): it was migrated by another build"
+        ));
+    }
+    if let (Some(first), Some(missing)) = (newer.first(), MIGRATIONS.iter().find(|m| !applied.contains(&m.0))) {
+        return Err(format!(
+            "it has a newer release's migrations (from {first}) but not this binary's migration {} ({})",
+            missing.0, missing.1
+        ));
+    }
+    Ok(newer)
+}
+
 pub(crate) fn postgres() -> Migrator {
     migrator(|m| m.2)
 }
 
 pub(crate) fn sqlite() -> Migrator {
     migrator(|m| m.3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_newer_releases_migrations_on_top_of_all_of_ours_are_let_through() {
+        let ours: Vec<i64> = MIGRATIONS.iter().map(|m| m.0).collect();
+        let latest = latest_version();
+        assert_eq!(check_applied(&ours), Ok(vec![]));
+        assert_eq!(check_applied(&ours[..3]), Ok(vec![]), "a database behind this binary is migrated forward");
+        assert_eq!(check_applied(&[]), Ok(vec![]));
+        let newer = [ours.clone(), vec![latest + 2, latest + 1]].concat();
+        assert_eq!(check_applied(&newer), Ok(vec![latest + 1, latest + 2]));
+
+        let another_build = [ours.clone(), vec![0]].concat();
+        assert!(check_applied(&another_build).unwrap_err().contains("another build"));
+        let missing_ours = [ours[..ours.len() - 1].to_vec(), vec![latest + 1]].concat();
+        assert!(check_applied(&missing_ours).unwrap_err().contains(&format!("migration {latest}")));
+    }
 }

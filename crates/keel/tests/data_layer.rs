@@ -105,39 +105,52 @@ async fn both_migration_sets_describe_the_same_tables_and_columns() {
 }
 
 /// During a rolling deployment the previous release's nodes start on a database the new release
-/// has already migrated (expand): a migration they do not know is no reason to refuse.
+/// has already migrated (expand): a newer migration they do not know is no reason to refuse. A
+/// migration unknown to the binary but older than its newest is: another build made it.
 #[tokio::test]
-async fn a_node_starts_on_a_database_a_newer_release_has_migrated() {
+async fn a_node_starts_on_a_database_a_newer_release_has_migrated_and_not_on_another_builds() {
     for backend in [common::Backend::Sqlite, common::Backend::Postgres] {
         let Some(db) = common::Database::create(backend).await else { return };
-        let services = keel::app::open(&db.config).await.unwrap();
-        let newer = keel_store::latest_migration() + 1;
-        let insert = format!(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES ({newer}, 'a newer release', TRUE, X'00', 0)"
-        );
-        match backend {
-            common::Backend::Sqlite => {
-                let url = format!("sqlite://{}", db.sqlite_path().display());
-                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(insert)).execute(&mut c).await.unwrap();
-            }
-            common::Backend::Postgres => {
-                let mut c = sqlx::PgConnection::connect(db.config.database_url.as_deref().unwrap()).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(insert.replace("X'00'", "'\\x00'::bytea")))
-                    .execute(&mut c)
-                    .await
-                    .unwrap();
-            }
-        }
-        services.db.close().await;
+        let db = std::sync::Arc::new(db);
+        let test = {
+            let db = db.clone();
+            async move {
+                let services = keel::app::open(&db.config).await.unwrap();
+                services.db.close().await;
+                let latest = keel_store::latest_migration();
+                mark_applied(&db, backend, latest + 1).await;
+                let again = keel::app::open(&db.config).await.expect("the older binary starts");
+                let product = serde_json::from_value(json!({"title": "After expand", "status": "published"})).unwrap();
+                again.catalog.create_product(&product).await.expect("and works on the expanded schema");
+                again.db.close().await;
 
-        let again = keel::app::open(&db.config).await.expect("the older binary starts");
-        let product = serde_json::from_value(json!({"title": "After expand", "status": "published"})).unwrap();
-        again.catalog.create_product(&product).await.expect("and works on the expanded schema");
-        again.db.close().await;
-        if backend == common::Backend::Postgres {
-            db.drop_now().await;
+                mark_applied(&db, backend, 0).await;
+                let Err(refused) = keel::app::open(&db.config).await else {
+                    panic!("started on another build's schema")
+                };
+                assert!(format!("{refused:#}").contains("another build"), "{refused:#}");
+            }
+        };
+        common::then_clean_up(test, async { db.drop_now().await }).await;
+    }
+}
+
+/// Records `version` as applied, as a binary that knows it would have.
+async fn mark_applied(db: &common::Database, backend: common::Backend, version: i64) {
+    let insert = format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ({version}, 'another release', TRUE, X'00', 0)"
+    );
+    match backend {
+        common::Backend::Sqlite => {
+            let url = format!("sqlite://{}", db.sqlite_path().display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(insert)).execute(&mut c).await.unwrap();
+        }
+        common::Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(db.config.database_url.as_deref().unwrap()).await.unwrap();
+            let insert = insert.replace("X'00'", "'\\x00'::bytea");
+            sqlx::query(sqlx::AssertSqlSafe(insert)).execute(&mut c).await.unwrap();
         }
     }
 }
