@@ -21,6 +21,7 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
@@ -76,13 +77,7 @@ impl Telemetry {
             }
         };
         let exporting = otel.is_some();
-        // Without export, the trace ids spans record are kept so the trace still reaches jobs,
-        // events and the services Keel calls (see `current`).
-        let ids = (!exporting).then(|| {
-            let traced = tracing_subscriber::filter::filter_fn(|meta| meta.fields().field("trace_id").is_some());
-            TraceIds.with_filter(traced).boxed()
-        });
-        let layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = std::iter::once(fmt).chain(otel).chain(ids).collect();
+        let layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = std::iter::once(fmt).chain(otel).collect();
         if tracing_subscriber::registry().with(layers).try_init().is_err() {
             return Telemetry { provider: None };
         }
@@ -201,12 +196,12 @@ pub fn exporting() -> bool {
 }
 
 /// The `traceparent` of the current span, to carry the trace into a job, an event or an
-/// outgoing request. Without export it names the trace id the enclosing request or job span
-/// recorded (and a fresh span id), so its log lines and those of what it causes share the id;
-/// `None` outside such a span.
+/// outgoing request. Without export it names the trace the enclosing request or job span kept
+/// (its id and the caller's sampling flags, with a fresh span id), so its log lines and those of
+/// what it causes share the id; `None` outside such a span.
 pub fn current() -> Option<String> {
     if !EXPORTING.load(Ordering::Relaxed) {
-        return recorded_trace_id().map(|trace| format!("00-{trace}-{:016x}-01", rand::random::<u64>().max(1)));
+        return kept_traceparent();
     }
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&Span::current().context(), &mut carrier);
@@ -259,72 +254,42 @@ pub fn continue_trace(span: &Span, traceparent: Option<&str>) {
             id.to_string()
         }
     } else {
-        traceparent.and_then(trace_id_of).map_or_else(new_trace_id, str::to_string)
+        // The caller's trace and sampling decision, kept to go on with whatever this span causes.
+        let caller = traceparent.filter(|t| trace_id_of(t).is_some());
+        let trace_id = caller.and_then(trace_id_of).map_or_else(new_trace_id, str::to_string);
+        let flags = caller.and_then(|t| t.rsplit('-').next()).unwrap_or("01").to_string();
+        keep_trace(span, KeptTrace { trace_id: trace_id.clone(), flags });
+        trace_id
     };
     span.record("trace_id", trace_id.as_str());
 }
 
-/// The trace id a span recorded in its `trace_id` field, kept in the span's extensions.
-struct RecordedTraceId(String);
-
-/// Keeps each span's recorded `trace_id` (installed only when spans are not exported; it sees only
-/// the spans that declare the field).
-struct TraceIds;
-
-impl<S> Layer<S> for TraceIds
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut found = FindTraceId(None);
-        attrs.record(&mut found);
-        keep_trace_id(found, id, &ctx);
-    }
-
-    fn on_record(
-        &self,
-        id: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        ctx: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        let mut found = FindTraceId(None);
-        values.record(&mut found);
-        keep_trace_id(found, id, &ctx);
-    }
+/// The trace a request, job or relayed-event span belongs to, kept in the span's extensions when
+/// spans are not exported: its id and the caller's sampling flags, for [`current`].
+struct KeptTrace {
+    trace_id: String,
+    flags: String,
 }
 
-fn keep_trace_id<S>(found: FindTraceId, id: &tracing::span::Id, ctx: &tracing_subscriber::layer::Context<'_, S>)
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    if let (Some(trace), Some(span)) = (found.0, ctx.span(id)) {
-        span.extensions_mut().replace(RecordedTraceId(trace));
-    }
-}
-
-struct FindTraceId(Option<String>);
-
-impl tracing::field::Visit for FindTraceId {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "trace_id" {
-            self.0 = Some(value.to_string());
+/// Keeps `trace` on `span` (nothing when no layer enabled the span).
+fn keep_trace(span: &Span, trace: KeptTrace) {
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(span) = dispatch.downcast_ref::<Registry>().and_then(|r| r.span(id)) {
+            span.extensions_mut().replace(trace);
         }
-    }
-
-    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+    });
 }
 
-/// The trace id recorded by the current span or the nearest enclosing span that has one.
-fn recorded_trace_id() -> Option<String> {
+/// The `traceparent` for the trace kept by the current span or the nearest enclosing one that
+/// has one, with a fresh span id.
+fn kept_traceparent() -> Option<String> {
     Span::current().with_subscriber(|(id, dispatch)| {
-        let registry = dispatch.downcast_ref::<Registry>()?;
-        let span = tracing_subscriber::registry::LookupSpan::span(registry, id)?;
-        span.scope().find_map(|s| s.extensions().get::<RecordedTraceId>().map(|t| t.0.clone()))
+        let span = dispatch.downcast_ref::<Registry>()?.span(id)?;
+        span.scope().find_map(|s| {
+            let extensions = s.extensions();
+            let kept = extensions.get::<KeptTrace>()?;
+            Some(format!("00-{}-{:016x}-{}", kept.trace_id, rand::random::<u64>().max(1), kept.flags))
+        })
     })?
 }
 

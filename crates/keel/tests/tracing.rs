@@ -138,8 +138,9 @@ async fn call(client: &reqwest::Client, method: reqwest::Method, url: &str, body
     response.json().await.unwrap()
 }
 
-/// Builds a cart with requests outside any trace, then checks it out in the caller's trace.
-async fn check_out(client: &reqwest::Client, base: &str, trace: &str, caller_span: &str) {
+/// Builds a cart with requests outside any trace, then checks it out in the caller's trace (its
+/// `traceparent` is `00-{trace}-{caller_span}-{flags}`).
+async fn check_out(client: &reqwest::Client, base: &str, trace: &str, caller_span: &str, flags: &str) {
     let products = call(client, reqwest::Method::GET, &format!("{base}/v1/store/products?limit=1"), None).await;
     let variant = products["data"][0]["variants"][0]["id"].as_str().unwrap().to_string();
     let cart = call(client, reqwest::Method::POST, &format!("{base}/v1/store/carts"), Some(json!({"currency": "USD"})))
@@ -158,7 +159,7 @@ async fn check_out(client: &reqwest::Client, base: &str, trace: &str, caller_spa
     call(client, reqwest::Method::POST, &format!("{carts}/shipping-method"), Some(json!({"option_id": option}))).await;
     let answer = client
         .post(format!("{carts}/checkout"))
-        .header("traceparent", format!("00-{trace}-{caller_span}-01"))
+        .header("traceparent", format!("00-{trace}-{caller_span}-{flags}"))
         .header("Idempotency-Key", format!("traced-{trace}"))
         .json(&json!({"payment": {"provider": "paysim", "token": "tok_visa"}}))
         .send()
@@ -225,7 +226,7 @@ async fn a_checkout_is_one_trace_from_the_request_to_its_jobs() {
     // The checkout, as part of a trace the caller started.
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
-    check_out(&client, &base, trace, caller_span).await;
+    check_out(&client, &base, trace, caller_span, "01").await;
 
     let has = |spans: &[Received], prefix: &str| spans.iter().any(|s| s.name.starts_with(prefix));
     let spans = collector
@@ -301,15 +302,19 @@ async fn a_checkout_is_one_trace_from_the_request_to_its_jobs() {
 }
 
 /// With no collector, the log lines still tie a request to the jobs it caused: the caller's trace
-/// id rides on the jobs as it does when spans are exported.
+/// id rides on the jobs as it does when spans are exported, and on to the payment provider with
+/// the caller's sampling decision (here: not sampled).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_export_a_request_and_its_jobs_log_one_trace_id() {
     keel_platform::http::install_crypto();
+    let paysim = Calls::default();
+    let paysim_url = paysim.serve(paysim::router(paysim::Paysim::new(paysim::Config::default()))).await;
     let dir = tempfile::tempdir().unwrap();
     let mut node = Reaped(
         keel()
             .current_dir(dir.path())
             .env("KEEL_ADDR", "127.0.0.1:0")
+            .env("KEEL_PAYSIM_URL", &paysim_url)
             .env("KEEL_LOG_FORMAT", "json")
             .env("KEEL_LOG", "info,tower_http=debug,keel_worker=debug")
             .stdout(Stdio::piped())
@@ -321,7 +326,12 @@ async fn without_export_a_request_and_its_jobs_log_one_trace_id() {
     let mut output = Lines::of(node.0.stderr.take().unwrap());
     let base = format!("http://127.0.0.1:{}", output.serving_port());
     let trace = "0af7651916cd43dd8448eb211c80319c";
-    check_out(&reqwest::Client::new(), &base, trace, "b7ad6b7169203331").await;
+    check_out(&reqwest::Client::new(), &base, trace, "b7ad6b7169203331", "00").await;
+    let told = paysim.on("/v1/payment_intents");
+    assert!(
+        told.iter().flatten().any(|t| t.starts_with(&format!("00-{trace}-")) && t.ends_with("-00")),
+        "the payment call carries the caller's trace and decision: {told:?}"
+    );
     let job_logged = |line: &str| logged_in_trace(&[line.to_string()], "job completed", trace);
     assert!(logs.wait_until(job_logged, Duration::from_secs(60)), "no job logged the caller's trace");
     assert!(logged_in_trace(&logs.seen, "started processing request", trace), "the request's log line names the trace");
