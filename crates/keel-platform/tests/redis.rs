@@ -184,15 +184,38 @@ async fn wait_for(tier: &SharedTier, health: TierHealth) {
     }
 }
 
+/// A Redis that lost the counter (a restart without persistence, an eviction) is not trusted with
+/// what it kept; the read that finds the counter gone renews it as an `invalidate_all` would, so
+/// the tier is in use again at once, without waiting for the next change.
 #[tokio::test]
-async fn without_its_counter_redis_is_not_trusted() {
+async fn without_its_counter_nothing_kept_is_trusted_and_the_tier_starts_again() {
     let Some((redis, url)) = redis().await else { return };
     let (tier, mut conn) = tier_holding_one_entry(&redis, &url).await;
-    // Redis lost the counter (and, say, a version key) but kept the entry.
+    let before: i64 = redis::cmd("GET").arg(redis.key("t:gen")).query_async(&mut conn).await.unwrap();
+    // Redis lost the counter but kept the entry.
     redis::cmd("DEL").arg(redis.key("t:gen")).query_async::<()>(&mut conn).await.unwrap();
     let seen = miss(&tier, "/p/1").await;
+    let renewed: i64 = redis::cmd("GET").arg(redis.key("t:gen")).query_async(&mut conn).await.unwrap();
+    assert!(renewed > before, "the renewed counter never gives out a version again: {renewed} <= {before}");
     tier.put("/p/1", seen, b"two", &tags(&["p:1"])).await;
-    assert!(matches!(tier.get("/p/1").await, TierRead::Miss(_)), "nothing is stored either");
+    assert!(matches!(tier.get("/p/1").await, TierRead::Hit(v) if v == b"two"), "what is stored after is served");
+    clean(&redis).await;
+}
+
+/// A store whose miss came before the counter was lost is refused: its load may predate changes
+/// whose invalidations Redis no longer knows.
+#[tokio::test]
+async fn a_load_from_before_the_counter_was_lost_is_not_stored() {
+    let Some((redis, url)) = redis().await else { return };
+    let (tier, mut conn) = tier_holding_one_entry(&redis, &url).await;
+    let seen = match settled(&tier, "/p/2").await {
+        TierRead::Miss(seen) => seen,
+        _ => panic!("a miss"),
+    };
+    redis::cmd("DEL").arg(redis.key("t:gen")).query_async::<()>(&mut conn).await.unwrap();
+    assert!(matches!(tier.get("/p/1").await, TierRead::Miss(_)), "the entry kept is not trusted");
+    tier.put("/p/2", seen, b"old", &tags(&["p:2"])).await;
+    assert!(matches!(tier.get("/p/2").await, TierRead::Miss(_)), "the earlier load is not stored");
     clean(&redis).await;
 }
 
