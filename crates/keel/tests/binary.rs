@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::process::{Lines, free_port, keel};
+use common::process::{Lines, Reaped, free_port, keel};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -246,6 +246,12 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
     // Every node shares the key that seals webhook secrets.
     let secret_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
     db.config.secret_key = Some(secret_key.to_string());
+    let db = std::sync::Arc::new(db);
+    let test = killed_mid_job(db.clone(), url, secret_key);
+    common::then_clean_up(test, async { db.drop_now().await }).await;
+}
+
+async fn killed_mid_job(db: std::sync::Arc<common::Database>, url: String, secret_key: &'static str) {
     let services = keel::app::open(&db.config).await.unwrap();
 
     // The receiver hangs on its first request (the worker will die waiting) and accepts the rest.
@@ -298,7 +304,7 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
             .unwrap()
     };
     // Both workers run side by side; whichever takes the delivery is killed in the middle of it.
-    let mut workers = vec![("first", worker("first")), ("second", worker("second"))];
+    let mut workers = vec![("first", Reaped(worker("first"))), ("second", Reaped(worker("second")))];
     let create = serde_json::from_value(serde_json::json!({"title": "Killed Mid-Job", "status": "published"})).unwrap();
     services.catalog.create_product(&create).await.unwrap();
 
@@ -318,10 +324,8 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
     let job = running.into_iter().find(|j| j.kind == keel_services::webhooks::DELIVER_JOB).expect("the delivery runs");
     let holder = job.locked_by.as_deref().unwrap().split(':').next().unwrap().to_string();
     let at = workers.iter().position(|(name, _)| *name == holder).expect("held by one of the two workers");
-    let (_, mut killed) = workers.remove(at);
-    killed.kill().unwrap();
-    killed.wait().unwrap();
-    let (survivor, mut other) = workers.remove(0);
+    drop(workers.remove(at)); // SIGKILL
+    let (survivor, other) = workers.remove(0);
 
     // The other worker, running all along, takes the job over once the dead one's lease expires.
     let until = Instant::now() + Duration::from_secs(60);
@@ -336,8 +340,7 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
         assert!(Instant::now() < until, "the other worker never finished the delivery");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    other.kill().unwrap();
-    other.wait().unwrap();
+    drop(other);
     let deliveries = services.webhooks.deliveries(hook.id, 10).await.unwrap();
     let delivery = deliveries.into_iter().find(|d| d.state == "succeeded").expect("the delivery succeeded");
 
@@ -349,7 +352,6 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
     assert_eq!(deliver.attempts, 2, "the killed run counted as an attempt");
     assert!(deliver.locked_by.as_deref().unwrap().starts_with(&format!("{survivor}:")), "finished by the other worker");
     services.db.close().await;
-    db.drop_now().await;
 }
 
 #[tokio::test]
