@@ -183,18 +183,12 @@ async fn with_nats_stopped_events_wait_in_the_outbox_and_readiness_says_degraded
 /// there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_started_while_nats_is_down_serves_and_publishes_once_it_returns() {
-    use common::process::{Lines, Reaped, keel};
+    use common::process::{Lines, Reaped, api_key, keel};
     let Some(mut nats) = Server::nats().await else { return };
     nats.kill();
     let stream = format!("KEEL_TEST_{}", uuid::Uuid::new_v4().simple());
     let dir = tempfile::tempdir().unwrap();
-    let made = keel()
-        .current_dir(dir.path())
-        .args(["apikey", "create", "--name", "ops", "--permission", "products:write"])
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let key = String::from_utf8(made.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let key = api_key(dir.path(), "products:write");
     let mut node = Reaped(
         keel()
             .current_dir(dir.path())

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::routing::post;
-use common::process::{Lines, Reaped, keel};
+use common::process::{Lines, Reaped, api_key, keel};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::{Value, json};
@@ -189,13 +189,7 @@ async fn a_checkout_is_one_trace_from_the_request_to_its_jobs() {
 
     let dir = tempfile::tempdir().unwrap();
     // An API key made from the CLI, to subscribe the receiver to placed orders.
-    let made = keel()
-        .current_dir(dir.path())
-        .args(["apikey", "create", "--name", "hooks", "--permission", "webhooks:write"])
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let key = String::from_utf8(made.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let key = api_key(dir.path(), "webhooks:write");
     let mut node = Reaped(
         keel()
             .current_dir(dir.path())

@@ -17,6 +17,18 @@ pub fn keel() -> Command {
     cmd
 }
 
+/// An admin API key with `permission`, made by `keel apikey create` on the database of a node
+/// run in `dir`.
+pub fn api_key(dir: &std::path::Path, permission: &str) -> String {
+    let made = keel()
+        .current_dir(dir)
+        .args(["apikey", "create", "--name", "test", "--permission", permission])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    String::from_utf8(made.stdout).unwrap().lines().last().unwrap().trim().to_string()
+}
+
 /// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves no Keel
 /// running behind it.
 pub struct Reaped(pub std::process::Child);
